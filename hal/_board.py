@@ -1,0 +1,181 @@
+"""The Board contract: what a printer engine controller exposes to its firmware.
+
+Every board — the in-process :class:`emulator.EmulatedBoard`, the serial-attached
+``SerialBoard`` — fulfils :class:`Board`; the firmware sees nothing else, so it runs
+unchanged on either.
+
+Interrupts (lines named by the board file, see ``boards``):
+
+* A digital input's line (its own name: ``cover_open``, ``paper_present``,
+  ``feed_sensor``, ``exit_sensor``, ``button_cancel``, ``button_continue``) is raised on
+  every edge; :attr:`IrqEvent.value` is the input's new level (``bool``). Sensors read
+  ``True`` while a sheet covers them; ``cover_open`` reads ``True`` while the cover is
+  open; a button reads ``True`` while pressed.
+* An analog channel's window comparator (``toner`` for ``toner_pct``, ``fuser`` for
+  ``fuser_c``) is one-shot: :meth:`Board.set_window` arms it; the first reading outside
+  ``[low_bound, high_bound]`` raises the line once with a :class:`WindowCrossing` and
+  disarms it until the next ``set_window``. Arming it while the reading is already
+  outside raises at once. Readings are taken when the physical value changes.
+* ``link`` is raised by a board whose connection to the hardware can fail (the serial
+  board) with ``value`` a :class:`LinkChange`; the emulated board never raises it.
+
+Outputs are set and forgotten; a board applies them in the order given. Imaging is an
+asynchronous request (:meth:`Board.submit`) completed when the sheet under the drum has
+been imaged. A watchdog not kicked within the board's timeout resets the board: outputs
+off, ISRs detached, requests failed, then the reset handler runs (the firmware boots
+again and sees :attr:`Board.reset_cause`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from boards import BoardConfig
+from hal._faults import FaultInjector
+from hal._io import IoHandle
+from hal._irq import InterruptController
+from hal._scheduler import Scheduler
+
+
+class DigitalInput(enum.StrEnum):
+    PAPER_PRESENT = "paper_present"
+    FEED_SENSOR = "feed_sensor"
+    EXIT_SENSOR = "exit_sensor"
+    COVER_OPEN = "cover_open"
+    BUTTON_CANCEL = "button_cancel"
+    BUTTON_CONTINUE = "button_continue"
+
+
+class AnalogChannel(enum.StrEnum):
+    TONER_PCT = "toner_pct"
+    FUSER_C = "fuser_c"
+
+
+ANALOG_IRQ_LINE: dict[AnalogChannel, str] = {
+    AnalogChannel.TONER_PCT: "toner",
+    AnalogChannel.FUSER_C: "fuser",
+}
+"""The interrupt line of each analog channel's window comparator."""
+
+
+class Output(enum.StrEnum):
+    HEATER = "heater"
+    MOTOR = "motor"
+    LASER = "laser"
+    LED_READY = "led_ready"
+    LED_ATTENTION = "led_attention"
+    LED_TONER = "led_toner"
+
+
+class ResetCause(enum.StrEnum):
+    POWER_ON = "power_on"
+    WATCHDOG = "watchdog"
+    SOFTWARE = "software"
+    DEVICE_RESET = "device_reset"
+    """The serial-attached device restarted on its own (a new boot nonce)."""
+
+
+class Crossing(enum.StrEnum):
+    BELOW = "below"
+    ABOVE = "above"
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCrossing:
+    """What a window comparator's interrupt carries."""
+
+    channel: AnalogChannel
+    reading: float
+    crossing: Crossing
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChange:
+    """What the ``link`` interrupt carries: the link went up or down."""
+
+    up: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePage:
+    """An imaging request: one page of one job, at a toner coverage."""
+
+    job: int
+    page: int
+    coverage_pct: float
+
+
+DISPLAY_COLUMNS = 16
+DISPLAY_ROWS = 2
+
+ResetHandler = Callable[[ResetCause], None]
+
+
+@runtime_checkable
+class Board(Protocol):
+    """The contract every board fulfils; see the module docstring."""
+
+    @property
+    def config(self) -> BoardConfig: ...
+
+    @property
+    def scheduler(self) -> Scheduler: ...
+
+    @property
+    def irq(self) -> InterruptController: ...
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What the board offers beyond the contract, e.g. ``"faults"``."""
+        ...
+
+    @property
+    def faults(self) -> FaultInjector | None:
+        """Fault injection, on boards that can (``"faults"`` in capabilities)."""
+        ...
+
+    @property
+    def reset_cause(self) -> ResetCause:
+        """Why the board last came out of reset."""
+        ...
+
+    def read_input(self, pin: DigitalInput) -> bool: ...
+
+    def read_analog(self, channel: AnalogChannel) -> float:
+        """A reading of ``channel`` now (°C or %, noise included)."""
+        ...
+
+    def set_window(self, channel: AnalogChannel, low_bound: float, high_bound: float) -> None:
+        """Arm ``channel``'s one-shot window comparator."""
+        ...
+
+    def set_output(self, output: Output, on: bool) -> None: ...
+
+    def output(self, output: Output) -> bool:
+        """The output's last commanded state."""
+        ...
+
+    def pulse_pickup(self) -> None:
+        """Energise the pickup solenoid for the board's pulse: one sheet is taken if
+        the tray has one and the pickup does not slip."""
+        ...
+
+    def show(self, row0: str, row1: str) -> None:
+        """Write the 2x16 panel display (longer text is cut at 16 columns)."""
+        ...
+
+    def submit(self, page: ImagePage) -> IoHandle:
+        """Image ``page`` on the next sheet to reach the drum. Returns at once; the
+        handle posts ``"imaging_started"`` and completes when the sheet's trailing edge
+        leaves the drum, or fails (laser off, motor stopped for good, board reset)."""
+        ...
+
+    def kick_watchdog(self) -> None: ...
+
+    def set_reset_handler(self, handler: ResetHandler) -> None:
+        """``handler(cause)`` runs after every reset of the board (the reboot)."""
+        ...

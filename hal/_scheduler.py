@@ -1,0 +1,364 @@
+"""The one scheduler that drives a process: integer nanoseconds, a heap, two clocks.
+
+Contract
+--------
+* Time is an ``int`` count of nanoseconds since the scheduler was made. No floats.
+* Each scheduled callback is an entry ``[t_ns, priority, seq, callback]`` on a heap.
+  Lower ``priority`` runs first at the same instant (interrupt dispatch uses
+  :data:`PRIORITY_IRQ`, ordinary events :data:`PRIORITY_NORMAL`); ``seq`` rises with
+  every call, so entries of the same time and priority run in the order they were
+  scheduled. That order is the whole of the determinism guarantee.
+* :meth:`Scheduler.call_at` and :meth:`Scheduler.call_later` return a :class:`Timer`;
+  ``timer.cancel()`` is O(1) (lazy deletion: the entry stays on the heap with its
+  callback cleared and is skipped when it comes up).
+* Another thread enters only through :meth:`Scheduler.post_threadsafe`. Posted
+  callbacks are drained in bounded passes (the callbacks present when a pass starts;
+  anything they post waits for the next pass) so a chatty thread cannot starve timers.
+* Two clocks: :class:`VirtualClock` (jump to the next event, optionally tied to wall
+  time by a ratio) and :class:`WallClock` (sleep until the next event or until another
+  thread posts one).
+
+Callbacks run on the thread that called ``run*``; they must not block. An exception in
+a callback propagates out of ``run*`` (it is a bug, not a printer fault); the scheduler
+stays consistent and can be run again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from heapq import heappop, heappush
+from typing import Final, NewType
+
+PRIORITY_IRQ: Final = 0
+"""Interrupt dispatch: runs before ordinary events of the same instant."""
+PRIORITY_NORMAL: Final = 10
+"""Firmware and physics events."""
+PRIORITY_LATE: Final = 20
+"""Observers that must see an instant after everything else has run in it."""
+
+_T, _PRIO, _SEQ, _CALLBACK = range(4)
+
+Callback = Callable[[], object]
+
+
+Timer = NewType("Timer", list)  # type: ignore[type-arg]
+"""A scheduled callback: the heap entry itself, ``[t_ns, priority, seq, callback]``.
+
+Handing out the entry (not a wrapper object) keeps scheduling at the cost of one list;
+cancel it with :meth:`Scheduler.cancel`, read it with :func:`timer_when_ns` and
+:func:`timer_cancelled`.
+"""
+
+
+def timer_when_ns(timer: Timer) -> int:
+    """The instant ``timer`` runs (or ran) at."""
+    return int(timer[_T])
+
+
+def timer_cancelled(timer: Timer) -> bool:
+    return timer[_CALLBACK] is None
+
+
+class Clock:
+    """How the scheduler gets from one instant to the next.
+
+    ``advance(scheduler, t_ns)`` is called with the time of the next event; it returns
+    ``True`` once time has reached ``t_ns`` and ``False`` if it was woken early by
+    another thread (the scheduler then drains posted work and asks again).
+    ``idle(scheduler)`` is called when nothing is scheduled; it returns ``False`` when
+    the run should end because nothing can ever happen (the virtual clock), ``True``
+    once another thread has posted work.
+    """
+
+    def now_ns(self, scheduler: Scheduler) -> int:
+        return scheduler._now_ns
+
+    def advance(self, scheduler: Scheduler, t_ns: int) -> bool:
+        raise NotImplementedError
+
+    def idle(self, scheduler: Scheduler, deadline_ns: int | None) -> bool:
+        raise NotImplementedError
+
+
+class VirtualClock(Clock):
+    """Jump straight to the next event.
+
+    ``realtime_ratio`` ties virtual time to wall time: 1.0 runs in real time, 10.0 ten
+    times faster, ``None`` (the default) as fast as the CPU allows.
+    """
+
+    def __init__(self, realtime_ratio: float | None = None) -> None:
+        if realtime_ratio is not None and realtime_ratio <= 0:
+            raise ValueError(f"realtime_ratio must be > 0, got {realtime_ratio}")
+        self.realtime_ratio = realtime_ratio
+        self._wall_origin_ns: int | None = None
+        self._virtual_origin_ns = 0
+
+    def advance(self, scheduler: Scheduler, t_ns: int) -> bool:
+        ratio = self.realtime_ratio
+        if ratio is not None:
+            if self._wall_origin_ns is None:
+                self._wall_origin_ns = time.monotonic_ns()
+                self._virtual_origin_ns = scheduler._now_ns
+            due_wall_ns = self._wall_origin_ns + int((t_ns - self._virtual_origin_ns) / ratio)
+            delay_s = (due_wall_ns - time.monotonic_ns()) / 1e9
+            if delay_s > 0 and scheduler._wakeup.wait(delay_s):
+                scheduler._wakeup.clear()
+                return False
+        return True
+
+    def idle(self, scheduler: Scheduler, deadline_ns: int | None) -> bool:
+        # Nothing scheduled in virtual time: only posted work can change that, and a
+        # virtual run does not wait for other threads.
+        return bool(scheduler._entry_queue)
+
+
+class WallClock(Clock):
+    """Sleep until the next event; :meth:`Scheduler.post_threadsafe` wakes it at once.
+
+    ``now_ns`` follows ``time.monotonic_ns()`` from the moment the clock was made.
+    """
+
+    def __init__(self) -> None:
+        self._origin_ns = time.monotonic_ns()
+
+    def now_ns(self, scheduler: Scheduler) -> int:
+        return time.monotonic_ns() - self._origin_ns
+
+    def advance(self, scheduler: Scheduler, t_ns: int) -> bool:
+        delay_s = (t_ns - self.now_ns(scheduler)) / 1e9
+        if delay_s > 0 and scheduler._wakeup.wait(delay_s):
+            scheduler._wakeup.clear()
+            return False
+        return True
+
+    def idle(self, scheduler: Scheduler, deadline_ns: int | None) -> bool:
+        timeout_s = None
+        if deadline_ns is not None:
+            timeout_s = max(0.0, (deadline_ns - self.now_ns(scheduler)) / 1e9)
+        if scheduler._wakeup.wait(timeout_s):
+            scheduler._wakeup.clear()
+        return True
+
+
+def _nothing() -> None:
+    return None
+
+
+_FOREVER_NS: Final = 1 << 62
+
+
+class Scheduler:
+    """Runs callbacks at integer-nanosecond instants; see the module docstring."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock if clock is not None else VirtualClock()
+        self._heap: list[Timer] = []
+        self._seq = 0
+        self._now_ns = 0
+        self._entry_queue: deque[Callback] = deque()
+        self._wakeup = threading.Event()
+        self._stopping = False
+        self._wall = isinstance(self.clock, WallClock)
+        self.events_run = 0
+        """Callbacks run so far (cancelled timers excluded): the benchmarks' unit."""
+
+    # -- time ------------------------------------------------------------------------
+
+    @property
+    def now_ns(self) -> int:
+        return self.clock.now_ns(self) if self._wall else self._now_ns
+
+    @property
+    def is_virtual(self) -> bool:
+        return isinstance(self.clock, VirtualClock)
+
+    # -- scheduling ----------------------------------------------------------------
+
+    def call_at(
+        self, t_ns: int, callback: Callback, priority: int = PRIORITY_NORMAL
+    ) -> Timer:
+        """Run ``callback()`` at ``t_ns`` (clamped to now: the past cannot be scheduled)."""
+        now = self.clock.now_ns(self) if self._wall else self._now_ns
+        if t_ns < now:
+            t_ns = now
+        seq = self._seq = self._seq + 1
+        timer = Timer([t_ns, priority, seq, callback])
+        heappush(self._heap, timer)
+        return timer
+
+    def call_later(
+        self, delay_ns: int, callback: Callback, priority: int = PRIORITY_NORMAL
+    ) -> Timer:
+        """Run ``callback()`` ``delay_ns`` from now. ``delay_ns`` must be >= 0."""
+        if delay_ns < 0:
+            raise ValueError(f"delay_ns must be >= 0, got {delay_ns}")
+        seq = self._seq = self._seq + 1
+        now = self.clock.now_ns(self) if self._wall else self._now_ns
+        timer = Timer([now + delay_ns, priority, seq, callback])
+        heappush(self._heap, timer)
+        return timer
+
+    def call_soon(self, callback: Callback, priority: int = PRIORITY_NORMAL) -> Timer:
+        """Run ``callback()`` at the current instant, after what is already due now."""
+        return self.call_later(0, callback, priority)
+
+    @staticmethod
+    def cancel(timer: Timer) -> None:
+        """Cancel ``timer``; O(1), idempotent, harmless after it ran."""
+        timer[_CALLBACK] = None
+
+    def post_threadsafe(self, callback: Callback) -> None:
+        """Hand ``callback`` to the scheduler's thread from any thread; wakes a sleeping
+        wall clock at once. Posted callbacks run in the order they were posted."""
+        self._entry_queue.append(callback)
+        self._wakeup.set()
+
+    def pending(self) -> int:
+        """Scheduled entries not yet run, cancelled ones included (lazy deletion)."""
+        return len(self._heap)
+
+    def next_event_ns(self) -> int | None:
+        """The instant of the next live timer, or ``None`` when nothing is scheduled."""
+        heap = self._heap
+        while heap and heap[0][_CALLBACK] is None:
+            heappop(heap)
+        return heap[0][_T] if heap else None
+
+    # -- running -------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Make the current ``run*`` return after the callback that is running now.
+        Safe to call from any thread."""
+        self._stopping = True
+        # The hot loop looks only at the entry queue; a no-op entry makes it look up.
+        self.post_threadsafe(_nothing)
+
+    def run(self) -> None:
+        """Run until nothing is scheduled (virtual clock) or :meth:`stop` is called."""
+        self._run(None, None)
+
+    def run_until(self, until: int | Callable[[], bool], timeout_ns: int | None = None) -> bool:
+        """Run until an instant or a condition.
+
+        * ``until`` an ``int``: run every event due at or before ``until`` and leave the
+          clock at ``until``. Returns ``True``.
+        * ``until`` a predicate: run until it returns ``True`` (checked before the first
+          event and after each one). Returns ``True`` if it did, ``False`` if time ran out
+          (``timeout_ns`` from now, in this scheduler's time), nothing was left to run,
+          or :meth:`stop` was called.
+        """
+        if isinstance(until, int):
+            self._run(None, until)
+            return True
+        deadline = None if timeout_ns is None else self.now_ns + timeout_ns
+        return self._run(until, deadline)
+
+    def _drain_entry_queue(self) -> None:
+        queue = self._entry_queue
+        for _ in range(len(queue)):
+            queue.popleft()()
+            self.events_run += 1
+
+    def _run(self, predicate: Callable[[], bool] | None, deadline_ns: int | None) -> bool:
+        self._stopping = False
+        if predicate is not None and predicate():
+            return True
+        clock = self.clock
+        reached = False
+        try:
+            if isinstance(clock, VirtualClock) and clock.realtime_ratio is None:
+                reached = self._run_virtual(predicate, deadline_ns)
+            else:
+                reached = self._run_clocked(predicate, deadline_ns)
+            return reached
+        finally:
+            # Virtual time that ran out at a deadline has reached it, even with no event
+            # there; a stopped run stays where it stopped.
+            if self._wall:
+                self._now_ns = clock.now_ns(self)
+            elif deadline_ns is not None and not reached and not self._stopping:
+                self._now_ns = max(self._now_ns, deadline_ns)
+
+    def _run_virtual(
+        self, predicate: Callable[[], bool] | None, deadline_ns: int | None
+    ) -> bool:
+        """The hot loop: jump from event to event, no call into the clock at all."""
+        heap = self._heap
+        entry_queue = self._entry_queue
+        deadline = _FOREVER_NS if deadline_ns is None else deadline_ns
+        count = 0
+        try:
+            while True:
+                if entry_queue:
+                    if self._stopping:
+                        return False
+                    self._drain_entry_queue()
+                    if predicate is not None and predicate():
+                        return True
+                    continue
+                if not heap:
+                    return False
+                entry = heappop(heap)
+                t_ns = entry[0]
+                if t_ns > deadline:
+                    heappush(heap, entry)
+                    return False
+                callback = entry[3]
+                if callback is None:
+                    continue
+                self._now_ns = t_ns
+                count += 1
+                callback()
+                if predicate is not None and predicate():
+                    return True
+        finally:
+            self.events_run += count
+
+    def _run_clocked(
+        self, predicate: Callable[[], bool] | None, deadline_ns: int | None
+    ) -> bool:
+        """The loop for clocks that wait: wall time, or virtual time tied to it."""
+        heap = self._heap
+        clock = self.clock
+        wall = self._wall
+        while not self._stopping:
+            if self._entry_queue:
+                if wall:
+                    self._now_ns = clock.now_ns(self)
+                self._drain_entry_queue()
+                if predicate is not None and predicate():
+                    return True
+                continue
+            if not heap:
+                if deadline_ns is not None and wall and clock.now_ns(self) >= deadline_ns:
+                    return False
+                if not clock.idle(self, deadline_ns):
+                    return False
+                continue
+            entry = heap[0]
+            t_ns = entry[0]
+            if entry[3] is None:
+                heappop(heap)
+                continue
+            if deadline_ns is not None and t_ns > deadline_ns:
+                if not wall:
+                    return False
+                # Wall time: sleep until the deadline (posted work may still arrive).
+                if clock.advance(self, deadline_ns) and not self._entry_queue:
+                    return False
+                continue
+            if not clock.advance(self, t_ns):
+                continue  # woken early by another thread: drain its work first
+            if heap[0] is not entry:
+                continue
+            heappop(heap)
+            self._now_ns = clock.now_ns(self) if wall else t_ns
+            self.events_run += 1
+            entry[3]()
+            if predicate is not None and predicate():
+                return True
+        return False
