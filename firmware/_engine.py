@@ -1,0 +1,453 @@
+"""The print engine: pickup, paper path timing, imaging, delivery.
+
+Per page: fuser ready → pickup pulse → feed-sensor leading edge within its window (else
+a misfeed: the pickup is retried up to the board's ``pickup_retries``, then it is a jam)
+→ imaging request (an :class:`~hal.IoHandle` whose completion is an upcall) → feed
+trailing edge, exit leading and trailing edges, each within its window (else a jam) →
+page delivered. Sheets are pipelined: the next sheet is picked one rated pitch
+(60 s / ``rated_ppm``) after the last, once the last one has reached the feed sensor,
+so the engine runs at the board's rated speed.
+
+Every expected edge has a deadline timer: expected instant (from the board's geometry
+and speed) plus a margin (``edge_margin_pct`` of the travel, at least
+``edge_margin_min_ms``). An edge with no sheet to explain it is a jam too.
+
+Holds (paper out, toner empty under the ``stop`` policy) stop new pickups; sheets in
+the path run out, then the engine waits with the motor off. A jam or an open cover
+stops everything at once; the pages of every sheet that did not come out go back to
+the spooler, in order, so every page is delivered exactly once.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from firmware._jobs import PageTask
+from firmware._kernel import ActiveObject, Kernel
+from hal import DigitalInput, ImagePage, IoHandle, IoState, Output, Timer
+
+
+class _Stage(enum.IntEnum):
+    PICKED = 0
+    AT_FEED = 1
+    PAST_FEED = 2
+    AT_EXIT = 3
+
+
+class Hold(enum.StrEnum):
+    PAPER = "paper"
+    TONER = "toner"
+
+
+@dataclass(slots=True)
+class _Sheet:
+    task: PageTask
+    number: int
+    picked_ns: int
+    attempts: int = 1
+    stage: _Stage = _Stage.PICKED
+    edge_ns: int = 0
+    """When the last edge of this sheet was seen."""
+    fed_ns: int = 0
+    imaged: bool | None = None
+    handle: IoHandle | None = None
+    deadline: Timer | None = field(default=None, repr=False)
+
+
+_WORKING = ["printing"]
+_EVERYWHERE = ["standby", "warming", "printing", "held", "jammed", "open", "failed"]
+
+
+class Engine(ActiveObject):
+    NAME = "engine"
+    PRIORITY = 50
+    STATES = _EVERYWHERE
+    INITIAL = "standby"
+    TRANSITIONS = [
+        # Work arrives. (Listed alternatives are tried in order; the first whose
+        # conditions hold is taken.)
+        {"trigger": "page", "source": "standby", "dest": "warming",
+         "conditions": "_holds_clear", "before": "_take_page"},
+        {"trigger": "page", "source": "standby", "dest": "held", "before": "_take_page"},
+        {"trigger": "page", "source": ["warming", "printing", "held", "jammed", "open"],
+         "dest": None, "before": "_take_page"},
+        {"trigger": "idle_timeout", "source": "standby", "dest": None, "after": "_power_save"},
+        {"trigger": "nothing_held", "source": "held", "dest": "standby"},
+        # Fuser.
+        {"trigger": "fuser_ready", "source": "warming", "dest": "printing",
+         "before": "_note_fuser_ready"},
+        {"trigger": "fuser_ready", "source": _EVERYWHERE, "dest": None,
+         "before": "_note_fuser_ready"},
+        {"trigger": "fuser_cold", "source": _EVERYWHERE, "dest": None,
+         "before": "_note_fuser_cold"},
+        {"trigger": "fuser_fault", "source": _EVERYWHERE, "dest": "failed"},
+        # The paper path while printing.
+        {"trigger": "pick_due", "source": "printing", "dest": None, "after": "_pick"},
+        {"trigger": "feed_edge", "source": _WORKING, "dest": None, "after": "_on_feed_edge"},
+        {"trigger": "exit_edge", "source": _WORKING, "dest": None, "after": "_on_exit_edge"},
+        {"trigger": "imaged", "source": _WORKING, "dest": None, "after": "_on_imaged"},
+        {"trigger": "late", "source": _WORKING, "dest": None, "after": "_on_late"},
+        {"trigger": "run_out", "source": "printing", "dest": "standby",
+         "conditions": "_nothing_to_do"},
+        {"trigger": "run_out", "source": "printing", "dest": "held",
+         "conditions": "_path_empty", "unless": "_holds_clear"},
+        {"trigger": "drop_job", "source": _EVERYWHERE, "dest": None, "after": "_drop_job"},
+        # Holds: paper out, toner empty under the stop policy.
+        {"trigger": "hold", "source": "warming", "dest": "held", "before": "_add_hold"},
+        {"trigger": "hold", "source": _EVERYWHERE, "dest": None, "after": "_add_hold"},
+        {"trigger": "release", "source": "held", "dest": "warming",
+         "before": "_remove_hold", "conditions": "_can_resume"},
+        {"trigger": "release", "source": _EVERYWHERE, "dest": None, "before": "_remove_hold"},
+        # Faults that stop the engine at once.
+        {"trigger": "jam_detected", "source": _WORKING, "dest": "jammed"},
+        {"trigger": "cover_opened", "source": ["standby", "warming", "printing", "held",
+                                               "jammed"], "dest": "open"},
+        {"trigger": "cover_closed", "source": "open", "dest": "jammed",
+         "unless": "_path_clear", "before": "_report_path_jam"},
+        {"trigger": "cover_closed", "source": "open", "dest": "standby",
+         "after": "_resume_after_cover"},
+    ]
+
+    def __init__(self, kernel: Kernel, spooler: ActiveObject, fuser: ActiveObject) -> None:
+        super().__init__(kernel)
+        self._spooler = spooler
+        self._fuser = fuser
+        cfg = kernel.board.config
+        self._speed_mm_per_ns = cfg.engine.paper_speed_mm_s / 1e9
+        self._pitch_ns = cfg.page_pitch_ns
+        self._retries = cfg.engine.pickup_retries
+        self._margin_pct = cfg.engine.edge_margin_pct
+        self._margin_min_ns = round(cfg.engine.edge_margin_min_ms * 1e6)
+        path = cfg.paper_path
+        self._to_feed_ns = self._travel_ns(path.feed_sensor_mm)
+        self._sheet_ns = self._travel_ns(cfg.engine.sheet_length_mm)
+        self._feed_to_exit_ns = self._travel_ns(path.exit_sensor_mm - path.feed_sensor_mm)
+        self._exit_to_output_ns = self._travel_ns(path.output_mm - path.exit_sensor_mm)
+        self._power_save_ns = round(cfg.engine.power_save_after_s * 1e9)
+        self.sheets: deque[_Sheet] = deque()
+        self.next_task: PageTask | None = None
+        self.holds: set[Hold] = set()
+        self.fuser_is_ready = False
+        self.sheet_count = 0
+        self.jams = 0
+        self.misfeeds = 0
+        self._last_pick_ns: int | None = None
+        self._pick_timer: Timer | None = None
+        self._run_out_timer: Timer | None = None
+        self._idle_timer: Timer | None = None
+        self._asked_for_page = False
+        self._powered_down = False
+        self.jam_report: dict[str, Any] | None = None
+
+    def _travel_ns(self, distance_mm: float) -> int:
+        return round(distance_mm / self._speed_mm_per_ns)
+
+    def _deadline(self, sheet: _Sheet, expected_in_ns: int, edge: str) -> None:
+        margin = max(self._margin_min_ns, round(expected_in_ns * self._margin_pct / 100.0))
+        self.kernel.cancel(sheet.deadline)
+        sheet.deadline = self.after(expected_in_ns + margin, "late", sheet=sheet.number,
+                                    edge=edge)
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Called once at boot: ask the spooler for work."""
+        self._ask_for_page()
+        self.on_enter_standby()
+
+    def _ask_for_page(self) -> None:
+        if self.next_task is None and not self._asked_for_page:
+            self._asked_for_page = True
+            self._spooler.post("need_page")
+
+    # -- conditions ----------------------------------------------------------------
+
+    def _holds_clear(self, **_: Any) -> bool:
+        return not self.holds
+
+    def _can_resume(self, reason: str, **_: Any) -> bool:
+        # Conditions run before the hold is removed: ask about the holds left after it.
+        return not (self.holds - {Hold(reason)}) and self.next_task is not None
+
+    def _path_empty(self, **_: Any) -> bool:
+        return not self.sheets
+
+    def _nothing_to_do(self, **_: Any) -> bool:
+        return not self.sheets and self.next_task is None
+
+    def _path_clear(self, **_: Any) -> bool:
+        board = self.board
+        return not (board.read_input(DigitalInput.FEED_SENSOR)
+                    or board.read_input(DigitalInput.EXIT_SENSOR))
+
+    # -- state entry ---------------------------------------------------------------
+
+    def on_enter_standby(self, **_: Any) -> None:
+        self.board.set_output(Output.MOTOR, False)
+        self.board.set_output(Output.LASER, False)
+        self.kernel.cancel(self._idle_timer)
+        self._idle_timer = self.after(self._power_save_ns, "idle_timeout")
+        self._ask_for_page()
+
+    def on_exit_standby(self, **_: Any) -> None:
+        self.kernel.cancel(self._idle_timer)
+        self._idle_timer = None
+
+    def on_enter_warming(self, **_: Any) -> None:
+        if self._powered_down:
+            self._powered_down = False
+            self.publish("wake")
+        self._fuser.post("warm_up")
+        if self.fuser_is_ready and not self.holds:
+            self.post("fuser_ready")
+
+    def on_enter_printing(self, **_: Any) -> None:
+        self.board.set_output(Output.MOTOR, True)
+        self.board.set_output(Output.LASER, True)
+        self._schedule_pick()
+
+    def on_exit_printing(self, **_: Any) -> None:
+        self.kernel.cancel(self._pick_timer)
+        self._pick_timer = None
+        self.kernel.cancel(self._run_out_timer)
+        self._run_out_timer = None
+
+    def on_enter_held(self, **_: Any) -> None:
+        self.board.set_output(Output.MOTOR, False)
+        self.board.set_output(Output.LASER, False)
+
+    def on_enter_jammed(self, **_: Any) -> None:
+        self._stop_path()
+        self.jams += 1
+        self.publish("jam", **(self.jam_report or {}))
+
+    def on_enter_open(self, **_: Any) -> None:
+        # The interlock ISR has already cut motor, laser and heater; opening the cover
+        # is how the user takes every sheet out of the path.
+        self._stop_path()
+
+    def on_enter_failed(self, **_: Any) -> None:
+        self._stop_path()
+        self._give_pages_back()
+        self._spooler.post("fail_all", reason="fuser error")
+
+    def _stop_path(self) -> None:
+        self.board.set_output(Output.MOTOR, False)
+        self.board.set_output(Output.LASER, False)
+        self.kernel.cancel(self._pick_timer)
+        self._pick_timer = None
+        self.kernel.cancel(self._run_out_timer)
+        self._run_out_timer = None
+        for sheet in self.sheets:
+            self.kernel.cancel(sheet.deadline)
+            if sheet.handle is not None:
+                sheet.handle.cancel()
+
+    def _give_pages_back(self) -> None:
+        tasks = [s.task for s in self.sheets]
+        if self.next_task is not None:
+            tasks.append(self.next_task)
+            self.next_task = None
+        self.sheets.clear()
+        self._last_pick_ns = None
+        if tasks:
+            self._spooler.post("pages_back", tasks=tasks)
+
+    def _report_path_jam(self, **_: Any) -> None:
+        if self.jam_report is None:
+            self.jam_report = {"at": "path"}
+
+    def _resume_after_cover(self, **_: Any) -> None:
+        requeued = len(self.sheets) + (1 if self.next_task is not None else 0)
+        if self.jam_report is not None:
+            self.publish("jam_cleared", pages_requeued=requeued)
+            self.jam_report = None
+        self._give_pages_back()
+        self._ask_for_page()
+
+    # -- work ----------------------------------------------------------------------
+
+    def _take_page(self, task: PageTask, **_: Any) -> None:
+        self._asked_for_page = False
+        if self.next_task is not None:  # never expected: the spooler answers one ask
+            self._spooler.post("pages_back", tasks=[task])
+            return
+        self.next_task = task
+        if self.state == "printing":
+            self._schedule_pick()
+
+    def _drop_job(self, job: int, **_: Any) -> None:
+        if self.next_task is not None and self.next_task.job == job:
+            self.next_task = None
+            self._ask_for_page()
+            if self.state == "printing":
+                self._maybe_run_out()
+            elif self.state == "held":
+                self.nothing_held()  # type: ignore[attr-defined]
+
+    def _power_save(self, **_: Any) -> None:
+        self._powered_down = True
+        self._fuser.post("power_save")
+        self.publish("power_save")
+
+    def _note_fuser_ready(self, **_: Any) -> None:
+        self.fuser_is_ready = True
+
+    def _note_fuser_cold(self, **_: Any) -> None:
+        self.fuser_is_ready = False
+
+    def _add_hold(self, reason: str, **_: Any) -> None:
+        self.holds.add(Hold(reason))
+        if self.state == "printing":
+            self.kernel.cancel(self._pick_timer)
+            self._pick_timer = None
+            self._maybe_run_out()
+
+    def _remove_hold(self, reason: str, **_: Any) -> None:
+        self.holds.discard(Hold(reason))
+        if self.state == "printing" and not self.holds:
+            self._schedule_pick()
+
+    # -- the paper path --------------------------------------------------------------
+
+    def _schedule_pick(self) -> None:
+        """Pick the next sheet one pitch after the last, once the last is at the feed
+        sensor, if there is a page and nothing holds the engine."""
+        if self.next_task is None or self.holds or self._pick_timer is not None:
+            return
+        if not self.fuser_is_ready:
+            return
+        if self.sheets and self.sheets[-1].stage is _Stage.PICKED:
+            return
+        self.kernel.cancel(self._run_out_timer)
+        self._run_out_timer = None
+        now = self.kernel.scheduler.now_ns
+        due = now if self._last_pick_ns is None else max(now, self._last_pick_ns + self._pitch_ns)
+        self._pick_timer = self.after(due - now, "pick_due")
+
+    def _pick(self, **_: Any) -> None:
+        self._pick_timer = None
+        task = self.next_task
+        if task is None or self.holds:
+            return
+        if not self.board.read_input(DigitalInput.PAPER_PRESENT):
+            # The tray's own report is on its way; do not pick from an empty tray.
+            self.holds.add(Hold.PAPER)
+            self._maybe_run_out()
+            return
+        self.next_task = None
+        self.sheet_count += 1
+        now = self.kernel.scheduler.now_ns
+        sheet = _Sheet(task, self.sheet_count, now)
+        self.sheets.append(sheet)
+        self._last_pick_ns = now
+        self.board.pulse_pickup()
+        self._deadline(sheet, self._to_feed_ns, "feed_lead")
+
+    def _find(self, stage: _Stage) -> _Sheet | None:
+        for sheet in self.sheets:
+            if sheet.stage is stage:
+                return sheet
+        return None
+
+    def _on_feed_edge(self, level: bool, t_ns: int, **_: Any) -> None:
+        sheet = self._find(_Stage.PICKED if level else _Stage.AT_FEED)
+        if sheet is None:
+            self._jam("feed", None)
+            return
+        now = self.kernel.scheduler.now_ns
+        if level:
+            sheet.stage = _Stage.AT_FEED
+            sheet.fed_ns = now
+            self._deadline(sheet, self._sheet_ns, "feed_trail")
+            task = sheet.task
+            handle = self.board.submit(ImagePage(task.job, task.page, task.coverage_pct))
+            sheet.handle = handle
+            number = sheet.number
+            handle.on_done(lambda h: self.post("imaged", sheet=number,
+                                               ok=h.state is IoState.DONE))
+            self._ask_for_page()
+            self._schedule_pick()
+        else:
+            sheet.stage = _Stage.PAST_FEED
+            self._deadline(sheet, sheet.fed_ns + self._feed_to_exit_ns - now, "exit_lead")
+
+    def _on_exit_edge(self, level: bool, t_ns: int, **_: Any) -> None:
+        sheet = self._find(_Stage.PAST_FEED if level else _Stage.AT_EXIT)
+        if sheet is None:
+            self._jam("exit", None)
+            return
+        if level:
+            sheet.stage = _Stage.AT_EXIT
+            self._deadline(sheet, self._sheet_ns, "exit_trail")
+            return
+        self.kernel.cancel(sheet.deadline)
+        self.sheets.remove(sheet)
+        task = sheet.task
+        if sheet.imaged:
+            self.publish("page_delivered", job=task.job, page=task.page, sheet=sheet.number)
+            self._spooler.post("page_done", job=task.job, page=task.page)
+        else:
+            # A blank or half-imaged sheet came out: the page is printed again.
+            self.publish("page_spoiled", job=task.job, page=task.page, sheet=sheet.number)
+            tasks = [task]
+            if self.next_task is not None:  # keep the job's page order
+                tasks.append(self.next_task)
+                self.next_task = None
+                self.kernel.cancel(self._pick_timer)
+                self._pick_timer = None
+            self._spooler.post("pages_back", tasks=tasks)
+            self._ask_for_page()
+        self._maybe_run_out()
+
+    def _on_imaged(self, sheet: int, ok: bool, **_: Any) -> None:
+        for s in self.sheets:
+            if s.number == sheet:
+                s.imaged = ok
+                return
+
+    def _on_late(self, sheet: int, edge: str, **_: Any) -> None:
+        late = None
+        for s in self.sheets:
+            if s.number == sheet:
+                late = s
+                break
+        if late is None:
+            return
+        if edge == "feed_lead":
+            self.misfeeds += 1
+            self.publish("misfeed", job=late.task.job, page=late.task.page,
+                         attempt=late.attempts)
+            if late.attempts <= self._retries and not self.holds:
+                late.attempts += 1
+                late.picked_ns = self.kernel.scheduler.now_ns
+                self._last_pick_ns = late.picked_ns
+                self.board.pulse_pickup()
+                self._deadline(late, self._to_feed_ns, "feed_lead")
+                return
+            self._jam("feed", late)
+            return
+        self._jam("exit" if edge.startswith("exit") else "feed", late)
+
+    def _jam(self, at: str, sheet: _Sheet | None) -> None:
+        if sheet is None and self.sheets:
+            sheet = self.sheets[0]
+        report: dict[str, Any] = {"at": at}
+        if sheet is not None:
+            report.update(job=sheet.task.job, page=sheet.task.page, sheet=sheet.number)
+        self.jam_report = report
+        self.jam_detected()  # type: ignore[attr-defined]
+
+    def _maybe_run_out(self) -> None:
+        """Once the path is empty and no pickup is coming, let the last sheet drop into
+        the output tray, then stop the motor."""
+        if self.sheets or self._pick_timer is not None or self._run_out_timer is not None:
+            return
+        if self.next_task is not None and not self.holds:
+            return
+        margin = max(self._margin_min_ns,
+                     round(self._exit_to_output_ns * self._margin_pct / 100.0))
+        self._run_out_timer = self.after(self._exit_to_output_ns + margin, "run_out")

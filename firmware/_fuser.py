@@ -1,0 +1,149 @@
+"""The fuser: closed-loop temperature control by window-comparator interrupts.
+
+Never polled: every decision is taken when the thermistor's comparator fires.
+
+* ``warming``: heater on, window up to ``ready_c``; crossing it is ``fuser_ready``.
+  No crossing within ``warmup_limit_s`` (a failed heater) is a fuser error.
+* ``ready`` regulates in a band of ``ready_c +- hysteresis_c``: heater off above the
+  band, on below it. Below ``ready_c - 4 * hysteresis_c`` with the heater on, the fuser
+  has gone cold (the engine stops picking) and warms again under the same limit.
+  Above ``over_temp_c`` it is a fuser error.
+* ``error``: heater off for good (until the board resets); the engine is told.
+* ``interlocked``: the cover is open (the interlock ISR already cut the heater).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from firmware._kernel import ActiveObject, Kernel
+from hal import AnalogChannel, Crossing, Output, Timer
+
+_NO_LOW_BOUND_C = -1000.0
+_COLD_BAND_FACTOR = 4.0
+
+
+class Fuser(ActiveObject):
+    NAME = "fuser"
+    PRIORITY = 60
+    STATES = ["off", "warming", "ready", "interlocked", "error"]
+    INITIAL = "off"
+    TRANSITIONS = [
+        {"trigger": "warm_up", "source": "off", "dest": "warming"},
+        {"trigger": "warm_up", "source": "interlocked", "dest": None, "after": "_want_heat"},
+        {"trigger": "power_save", "source": ["warming", "ready"], "dest": "off"},
+        {"trigger": "power_save", "source": "interlocked", "dest": None,
+         "after": "_want_no_heat"},
+        {"trigger": "crossing", "source": "warming", "dest": "ready", "conditions": "_above"},
+        {"trigger": "crossing", "source": "ready", "dest": "error",
+         "conditions": ["_above", "_over_temperature"]},
+        {"trigger": "crossing", "source": "ready", "dest": "warming",
+         "conditions": ["_below", "_heater_on"], "after": "_went_cold"},
+        {"trigger": "crossing", "source": "ready", "dest": None, "after": "_regulate"},
+        {"trigger": "crossing", "source": "off", "dest": "error", "conditions": "_above"},
+        {"trigger": "warmup_timeout", "source": "warming", "dest": "error"},
+        {"trigger": "cover_opened", "source": ["off", "warming", "ready"],
+         "dest": "interlocked"},
+        {"trigger": "cover_closed", "source": "interlocked", "dest": "warming",
+         "conditions": "_heat_is_wanted"},
+        {"trigger": "cover_closed", "source": "interlocked", "dest": "off"},
+    ]
+
+    def __init__(self, kernel: Kernel) -> None:
+        super().__init__(kernel)
+        self.engine: ActiveObject | None = None
+        cfg = kernel.board.config.fuser
+        self._cfg = cfg
+        self._cold_c = cfg.ready_c - _COLD_BAND_FACTOR * cfg.hysteresis_c
+        self._warmup_limit_ns = round(cfg.warmup_limit_s * 1e9)
+        self._timer: Timer | None = None
+        self._heat_wanted = False
+        self.error_reason = ""
+
+    # -- conditions --------------------------------------------------------------------
+
+    @staticmethod
+    def _above(crossing: Crossing, **_: Any) -> bool:
+        return crossing is Crossing.ABOVE
+
+    @staticmethod
+    def _below(crossing: Crossing, **_: Any) -> bool:
+        return crossing is Crossing.BELOW
+
+    def _over_temperature(self, reading: float, **_: Any) -> bool:
+        return reading >= self._cfg.over_temp_c
+
+    def _heater_on(self, **_: Any) -> bool:
+        return self.board.output(Output.HEATER)
+
+    def _heat_is_wanted(self, **_: Any) -> bool:
+        return self._heat_wanted
+
+    def _want_heat(self, **_: Any) -> None:
+        self._heat_wanted = True
+
+    def _want_no_heat(self, **_: Any) -> None:
+        self._heat_wanted = False
+
+    # -- states ------------------------------------------------------------------------
+
+    def _heater(self, on: bool, low_c: float, high_c: float) -> None:
+        self.board.set_output(Output.HEATER, on)
+        self.board.set_window(AnalogChannel.FUSER_C, low_c, high_c)
+
+    def on_enter_off(self, **_: Any) -> None:
+        self._heat_wanted = False
+        self._heater(False, _NO_LOW_BOUND_C, self._cfg.over_temp_c)
+
+    def on_enter_warming(self, **_: Any) -> None:
+        self._heat_wanted = True
+        self._heater(True, _NO_LOW_BOUND_C, self._cfg.ready_c)
+        self._timer = self.after(self._warmup_limit_ns, "warmup_timeout")
+
+    def on_exit_warming(self, **_: Any) -> None:
+        self.kernel.cancel(self._timer)
+        self._timer = None
+
+    def on_enter_ready(self, reading: float = 0.0, **_: Any) -> None:
+        cfg = self._cfg
+        self._heater(True, self._cold_c, cfg.ready_c + cfg.hysteresis_c)
+        self.publish("fuser_ready", reading_c=round(reading, 3))
+        assert self.engine is not None
+        self.engine.post("fuser_ready")
+
+    def on_exit_ready(self, **_: Any) -> None:
+        assert self.engine is not None
+        self.engine.post("fuser_cold")
+
+    def on_enter_interlocked(self, **_: Any) -> None:
+        self.board.set_output(Output.HEATER, False)
+
+    def on_enter_error(self, reading: float | None = None, reason: str = "", **_: Any) -> None:
+        self.board.set_output(Output.HEATER, False)
+        if reading is None:
+            reason, reading = "no heat within the warm-up limit", self._reading()
+        elif not reason:
+            reason = "over temperature"
+        self.error_reason = reason
+        self.publish("fuser_error", reason=reason, reading_c=round(reading, 3))
+        assert self.engine is not None
+        self.engine.post("fuser_fault")
+
+    def _reading(self) -> float:
+        return self.board.read_analog(AnalogChannel.FUSER_C)
+
+    def _went_cold(self, **_: Any) -> None:
+        self.publish("fuser_cold")
+
+    def _regulate(self, crossing: Crossing, reading: float, **_: Any) -> None:
+        """Bang-bang in the band: off above it, on below it."""
+        cfg = self._cfg
+        if crossing is Crossing.ABOVE:
+            self._heater(False, cfg.ready_c - cfg.hysteresis_c, cfg.over_temp_c)
+        else:
+            self._heater(True, self._cold_c, cfg.ready_c + cfg.hysteresis_c)
+
+    def fail_self_test(self) -> None:
+        """Boot found the thermistor implausible: the fuser may never heat."""
+        self.machine.set_state("error")
+        self.on_enter_error(reading=self._reading(), reason="thermistor implausible")

@@ -1,0 +1,140 @@
+"""Print jobs: what the spooler queues, and how a text file becomes pages.
+
+A job is either N pages at one coverage, or a text file: a page per form feed or per
+66 lines, each page's coverage from the share of its 66 x 80 character cells that are
+not blank, times :data:`INK_PER_GLYPH_PCT` (a printed glyph inks about a tenth of its
+cell, so a page full of text comes out near the 5% of the industry's yield figures).
+
+Job state is kept in a :class:`JobStore` that survives a board reset, as a printer's
+battery-backed job memory does: a watchdog reset loses no page and prints none twice.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LINES_PER_PAGE = 66
+COLUMNS_PER_LINE = 80
+INK_PER_GLYPH_PCT = 10.0
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    PRINTING = "printing"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class PageTask:
+    """One page to print: the unit the spooler hands the engine."""
+
+    job: int
+    page: int
+    coverage_pct: float
+
+
+@dataclass
+class Job:
+    id: int
+    name: str
+    page_coverage_pct: tuple[float, ...]
+    state: JobState = JobState.QUEUED
+    delivered: int = 0
+    delivered_pages: list[int] = field(default_factory=list)
+
+    @property
+    def pages(self) -> int:
+        return len(self.page_coverage_pct)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (JobState.COMPLETED, JobState.CANCELLED, JobState.FAILED)
+
+
+class JobFileError(ValueError):
+    """A job file that cannot be read; the message is one line naming the file."""
+
+
+def pages_from_text(text: str) -> tuple[float, ...]:
+    """Coverage of each page of ``text`` (see the module docstring)."""
+    pages: list[list[str]] = []
+    for chunk in text.replace("\r\n", "\n").split("\f"):
+        lines = chunk.split("\n")
+        if chunk.endswith("\n"):
+            lines.pop()
+        if not lines and pages:
+            continue
+        for start in range(0, max(len(lines), 1), LINES_PER_PAGE):
+            pages.append(lines[start : start + LINES_PER_PAGE])
+    cells = LINES_PER_PAGE * COLUMNS_PER_LINE
+    coverage = []
+    for page in pages:
+        inked = sum(sum(1 for ch in line[:COLUMNS_PER_LINE] if not ch.isspace()) for line in page)
+        coverage.append(round(100.0 * inked / cells * INK_PER_GLYPH_PCT / 100.0, 4))
+    return tuple(coverage)
+
+
+def read_job_file(path: str | Path) -> tuple[float, ...]:
+    """Pages of a text job file. Raises JobFileError."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise JobFileError(f"{p}: cannot read job file: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise JobFileError(f"{p}: not UTF-8 text (byte {e.start})") from None
+    if not text.strip("\f\n\r\t "):
+        raise JobFileError(f"{p}: job file has nothing to print")
+    return pages_from_text(text)
+
+
+class JobStore:
+    """Jobs and the pages still to print, kept across board resets.
+
+    ``pending`` holds pages in print order; the engine takes from its head and gives
+    back (``requeue``) pages whose sheets never made it out, which go back to the head
+    in their original order so each page is delivered exactly once.
+    """
+
+    def __init__(self) -> None:
+        self.jobs: dict[int, Job] = {}
+        self.pending: deque[PageTask] = deque()
+        self.in_flight: dict[tuple[int, int], PageTask] = {}
+        self._next_id = 1
+
+    def add(self, name: str, page_coverage_pct: tuple[float, ...]) -> Job:
+        job = Job(self._next_id, name, page_coverage_pct)
+        self._next_id += 1
+        self.jobs[job.id] = job
+        for number, coverage in enumerate(page_coverage_pct, start=1):
+            self.pending.append(PageTask(job.id, number, coverage))
+        return job
+
+    def take(self) -> PageTask | None:
+        if not self.pending:
+            return None
+        task = self.pending.popleft()
+        self.in_flight[(task.job, task.page)] = task
+        return task
+
+    def requeue_in_flight(self) -> int:
+        """Every page in flight goes back to the head of the queue, in order."""
+        tasks = sorted(self.in_flight.values(), key=lambda t: (t.job, t.page))
+        self.in_flight.clear()
+        for task in reversed(tasks):
+            if not self.jobs[task.job].finished:
+                self.pending.appendleft(task)
+        return len(tasks)
+
+    def drop_pending(self, job_id: int) -> int:
+        kept = deque(t for t in self.pending if t.job != job_id)
+        dropped = len(self.pending) - len(kept)
+        self.pending = kept
+        return dropped

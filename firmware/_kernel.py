@@ -1,0 +1,211 @@
+"""The active-object kernel: flat ``transitions`` machines on the ``hal`` scheduler.
+
+Each concern of the printer is an :class:`ActiveObject`: a flat ``transitions.Machine``
+(``auto_transitions=False``, ``queued=True``) with its own FIFO of events. The kernel runs
+them to completion, highest priority first:
+
+* :meth:`Kernel.post` appends an event to one object's queue and makes sure a dispatch
+  pass is scheduled at the current instant. ISRs do nothing but post (the cover
+  interlock's safety cut excepted).
+* A dispatch pass takes one event at a time from the highest-priority non-empty queue
+  and fires it as a trigger; the trigger runs to completion before the next event is
+  taken. A pass handles at most :data:`_MAX_EVENTS_PER_PASS` events, then yields to the
+  scheduler so interrupts of the same instant are not starved.
+* Active objects talk only by events (``post``) and by published status
+  (:meth:`Kernel.publish`), never by reading each other's state.
+* Timeouts are scheduler timers owned by the kernel (:meth:`Kernel.after`), so a reset
+  can cancel every one of them at once.
+
+A trigger that does not apply in the current state is dropped and counted
+(:attr:`ActiveObject.ignored`); an exception in a trigger is a bug: it propagates out of
+the scheduler's run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from transitions import Machine
+
+from firmware._status import StatusEvent
+from hal import Board, Scheduler, Timer
+
+_MAX_EVENTS_PER_PASS = 1000
+
+# transitions logs every ignored trigger at WARNING: dropped events are counted per
+# object instead, and the library's chatter would drown the printer's own log.
+logging.getLogger("transitions").setLevel(logging.ERROR)
+
+StatusListener = Callable[[StatusEvent], None]
+
+
+class ActiveObject:
+    """One concern of the printer: a flat state machine with its own event queue.
+
+    Subclasses set ``STATES``, ``TRANSITIONS`` (``transitions`` dicts), ``INITIAL`` and
+    ``PRIORITY`` (higher runs first) and implement the callbacks the transitions name.
+    ``self.state`` is the machine's state; event data arrives as keyword arguments.
+    """
+
+    NAME: str = "ao"
+    STATES: Sequence[str] = ()
+    TRANSITIONS: Sequence[dict[str, Any]] = ()
+    INITIAL: str = ""
+    PRIORITY: int = 0
+
+    state: str
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.board: Board = kernel.board
+        self.queue: deque[tuple[str, dict[str, Any]]] = deque()
+        self.processed = 0
+        """Events taken from the queue so far (the supervisor's sign of life)."""
+        self.ignored = 0
+        """Events dropped because they do not apply in the current state."""
+        self.hung = False
+        """Set by fault injection: the object stops taking events (a hung task)."""
+        self.machine = Machine(
+            model=self,
+            states=list(self.STATES),
+            transitions=list(self.TRANSITIONS),
+            initial=self.INITIAL,
+            auto_transitions=False,
+            queued=True,
+            ignore_invalid_triggers=False,
+            after_state_change=self._published_state_change,
+        )
+
+    def post(self, event: str, **data: Any) -> None:
+        """Queue ``event`` for this object (from an ISR, another object, or itself)."""
+        self.kernel.post(self, event, data)
+
+    def publish(self, kind: str, **detail: Any) -> None:
+        self.kernel.publish(kind, source=self.NAME, **detail)
+
+    def after(self, delay_ns: int, event: str, **data: Any) -> Timer:
+        """Post ``event`` to this object ``delay_ns`` from now; cancel with
+        :meth:`Kernel.cancel`."""
+        return self.kernel.after(delay_ns, self, event, data)
+
+    def _published_state_change(self, *args: Any, **kwargs: Any) -> None:
+        self.kernel.publish("state", source=self.NAME, state=self.state)
+
+
+class Kernel:
+    """Runs a set of active objects on one board's scheduler; see the module docstring."""
+
+    def __init__(self, board: Board) -> None:
+        self.board = board
+        self.scheduler: Scheduler = board.scheduler
+        self.objects: list[ActiveObject] = []
+        self._by_priority: list[ActiveObject] = []
+        self._dispatch_pending = False
+        self._timer_list: dict[int, Timer] = {}
+        self._listeners: list[StatusListener] = []
+        self.alive = True
+        """False once the board has reset: everything this kernel does becomes a no-op,
+        because the firmware instance it belonged to no longer exists."""
+        self.triggers = 0
+        """State-machine triggers fired so far (the benchmark's unit)."""
+
+    def add(self, ao: ActiveObject) -> None:
+        self.objects.append(ao)
+        self._by_priority = sorted(self.objects, key=lambda a: -a.PRIORITY)
+
+    def find(self, name: str) -> ActiveObject:
+        for ao in self.objects:
+            if name == ao.NAME:
+                return ao
+        raise KeyError(f"no active object {name!r}")
+
+    # -- events ------------------------------------------------------------------
+
+    def post(self, ao: ActiveObject, event: str, data: dict[str, Any]) -> None:
+        if not self.alive:
+            return
+        ao.queue.append((event, data))
+        if not self._dispatch_pending:
+            self._dispatch_pending = True
+            self.scheduler.call_soon(self._dispatch)
+
+    def _dispatch(self) -> None:
+        self._dispatch_pending = False
+        if not self.alive:
+            return
+        for _ in range(_MAX_EVENTS_PER_PASS):
+            for ao in self._by_priority:
+                if ao.queue and not ao.hung:
+                    break
+            else:
+                return
+            event, data = ao.queue.popleft()
+            ao.processed += 1
+            self.triggers += 1
+            if event not in ao.machine.events:
+                raise ValueError(f"{ao.NAME}: no such event {event!r}")
+            if not ao.machine.events[event].transitions.get(ao.state):
+                ao.ignored += 1
+                continue
+            ao.trigger(event, **data)  # type: ignore[attr-defined]
+        # Work left over: yield to interrupts due now, then carry on.
+        self._dispatch_pending = True
+        self.scheduler.call_soon(self._dispatch)
+
+    # -- timers --------------------------------------------------------------------
+
+    def after(self, delay_ns: int, ao: ActiveObject, event: str, data: dict[str, Any]) -> Timer:
+        timer: Timer
+
+        def fire() -> None:
+            self._timer_list.pop(id(timer), None)
+            self.post(ao, event, data)
+
+        timer = self.scheduler.call_later(delay_ns, fire)
+        self._timer_list[id(timer)] = timer
+        return timer
+
+    def cancel(self, timer: Timer | None) -> None:
+        if timer is not None:
+            Scheduler.cancel(timer)
+            self._timer_list.pop(id(timer), None)
+
+    def every(self, period_ns: int, callback: Callable[[], None]) -> None:
+        """Run ``callback`` every ``period_ns`` while this kernel is alive (the main
+        loop's housekeeping, such as kicking the watchdog)."""
+
+        def tick() -> None:
+            if not self.alive:
+                return
+            callback()
+            timer = self.scheduler.call_later(period_ns, tick)
+            self._timer_list[id(tick)] = timer
+
+        self._timer_list[id(tick)] = self.scheduler.call_later(period_ns, tick)
+
+    def shutdown(self) -> None:
+        """The board reset under this firmware: cancel every timer, drop every queue."""
+        self.alive = False
+        for timer in self._timer_list.values():
+            Scheduler.cancel(timer)
+        self._timer_list.clear()
+        for ao in self.objects:
+            ao.queue.clear()
+
+    # -- status --------------------------------------------------------------------
+
+    def subscribe(self, listener: StatusListener) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: StatusListener) -> None:
+        self._listeners.remove(listener)
+
+    def publish(self, kind: str, source: str, **detail: Any) -> None:
+        if not self._listeners or not self.alive:
+            return
+        event = StatusEvent(self.scheduler.now_ns, kind, source, detail)
+        for listener in self._listeners:
+            listener(event)

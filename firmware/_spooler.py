@@ -1,0 +1,128 @@
+"""The spooler: jobs in FIFO order, handed to the engine one page at a time.
+
+The engine asks (``need_page``) whenever it can take a page; the spooler answers with
+one ``page`` or, with nothing to print, remembers the ask and answers when work comes.
+Pages the engine could not deliver come back (``pages_back``) and go to the head of the
+queue in order. Job states: queued → printing → completed | cancelled | failed.
+Cancel: the sheet already in the path is finished, the rest of the job is dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from firmware._jobs import Job, JobState, JobStore, PageTask
+from firmware._kernel import ActiveObject, Kernel
+
+_BOTH = ["idle", "busy"]
+
+
+class Spooler(ActiveObject):
+    NAME = "spooler"
+    PRIORITY = 40
+    STATES = _BOTH
+    INITIAL = "idle"
+    TRANSITIONS = [
+        {"trigger": "job_added", "source": _BOTH, "dest": "busy", "after": "_on_job_added"},
+        {"trigger": "need_page", "source": _BOTH, "dest": None, "after": "_on_need_page"},
+        {"trigger": "page_done", "source": _BOTH, "dest": None, "after": "_on_page_done"},
+        {"trigger": "pages_back", "source": _BOTH, "dest": None, "after": "_on_pages_back"},
+        {"trigger": "cancel", "source": "busy", "dest": None, "after": "_on_cancel"},
+        {"trigger": "fail_all", "source": _BOTH, "dest": None, "after": "_on_fail_all"},
+        {"trigger": "all_done", "source": "busy", "dest": "idle"},
+    ]
+
+    def __init__(self, kernel: Kernel, store: JobStore) -> None:
+        super().__init__(kernel)
+        self.store = store
+        self.engine: ActiveObject | None = None
+        self._engine_waiting = False
+        self._cancelling: set[int] = set()
+        """Jobs cancelled while a sheet of theirs is still in the path."""
+
+    def start(self) -> None:
+        """At boot (also after a reset): pages that were in flight go back in line."""
+        self.store.requeue_in_flight()
+        if any(not job.finished for job in self.store.jobs.values()):
+            self.machine.set_state("busy")
+
+    def _job(self, job_id: int) -> Job:
+        return self.store.jobs[job_id]
+
+    def _send_page(self) -> None:
+        assert self.engine is not None
+        task = self.store.take()
+        if task is None:
+            self._engine_waiting = True
+            return
+        self._engine_waiting = False
+        job = self._job(task.job)
+        if job.state is JobState.QUEUED:
+            job.state = JobState.PRINTING
+            self.publish("job_started", job=job.id)
+        self.engine.post("page", task=task)
+
+    def _finish(self, job: Job, state: JobState) -> None:
+        job.state = state
+        self.publish("job_done", job=job.id, state=state.value, delivered=job.delivered,
+                     pages=job.pages)
+        if self.state == "busy" and all(j.finished for j in self.store.jobs.values()):
+            self.all_done()  # type: ignore[attr-defined]
+
+    def _in_flight_of(self, job_id: int) -> int:
+        return sum(1 for (j, _p) in self.store.in_flight if j == job_id)
+
+    def _on_job_added(self, job: int, **_: Any) -> None:
+        self.publish("job_queued", job=job, pages=self._job(job).pages)
+        if self._engine_waiting:
+            self._send_page()
+
+    def _on_need_page(self, **_: Any) -> None:
+        self._send_page()
+
+    def _on_page_done(self, job: int, page: int, **_: Any) -> None:
+        self.store.in_flight.pop((job, page), None)
+        record = self._job(job)
+        record.delivered += 1
+        record.delivered_pages.append(page)
+        if record.state is JobState.PRINTING and record.delivered == record.pages:
+            self._finish(record, JobState.COMPLETED)
+        self._settle_cancel(job)
+
+    def _settle_cancel(self, job: int) -> None:
+        if job in self._cancelling and self._in_flight_of(job) == 0:
+            self._cancelling.discard(job)
+            self._finish(self._job(job), JobState.CANCELLED)
+
+    def _on_pages_back(self, tasks: list[PageTask], **_: Any) -> None:
+        for task in tasks:
+            self.store.in_flight.pop((task.job, task.page), None)
+        for task in reversed(tasks):
+            if not self._job(task.job).finished and task.job not in self._cancelling:
+                self.store.pending.appendleft(task)
+        for job in {task.job for task in tasks}:
+            self._settle_cancel(job)
+        if self._engine_waiting:
+            self._send_page()
+
+    def _on_cancel(self, job: int | None = None, **_: Any) -> None:
+        target = None
+        for record in self.store.jobs.values():
+            if not record.finished and (job is None or record.id == job):
+                target = record
+                break
+        if target is None or target.id in self._cancelling:
+            return
+        self.store.drop_pending(target.id)
+        assert self.engine is not None
+        self.engine.post("drop_job", job=target.id)
+        self._cancelling.add(target.id)
+        self._settle_cancel(target.id)
+
+    def _on_fail_all(self, reason: str, **_: Any) -> None:
+        self.store.pending.clear()
+        self.store.in_flight.clear()
+        self._cancelling.clear()
+        for record in self.store.jobs.values():
+            if not record.finished:
+                self._finish(record, JobState.FAILED)

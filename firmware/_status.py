@@ -1,0 +1,43 @@
+"""Status events: what the firmware tells the world.
+
+Every state change, warning, error and delivered page is published as a
+:class:`StatusEvent`; any listener (the CLI, tests, a serial host) subscribes through
+:meth:`firmware.Printer.subscribe`. Listeners run synchronously on the scheduler's thread
+and must not block.
+
+Kinds (``detail`` keys in brackets):
+
+========================  ==========================================================
+``boot``                  firmware started [reset_cause]
+``self_test_failed``      [reason]
+``state``                 an active object changed state [state]
+``job_queued``            [job, pages]
+``job_started``           [job]
+``job_done``              a job finished [job, state, delivered, pages]
+``page_delivered``        [job, page, sheet]
+``misfeed``               a pickup took nothing [job, page, attempt]
+``jam``                   [job, page, at] (``at``: feed, exit, drum, path)
+``jam_cleared``           [pages_requeued]
+``paper_out``/``paper_loaded``
+``cover_open``/``cover_closed``
+``toner_low``/``toner_empty``/``toner_replaced``  [reading_pct]
+``fuser_ready``           [reading_c]
+``fuser_error``           [reason, reading_c]
+``power_save``/``wake``
+``watchdog_reset``        the board was reset by its watchdog (published at reboot)
+``hang``                  an active object was made to hang (fault injection) [object]
+========================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEvent:
+    t_ns: int
+    kind: str
+    source: str
+    detail: dict[str, Any] = field(default_factory=dict)
