@@ -36,18 +36,20 @@ class CoverInterlock(ActiveObject):
         self.listeners: list[ActiveObject] = []
 
     def isr(self, event: IrqEvent) -> None:
-        if event.value:
+        """Cut power, then tell the engine and fuser straight from the ISR: the sheets
+        the user pulls out raise sensor edges next, and the engine must already know
+        they are not deliveries."""
+        self.notify(bool(event.value))
+
+    def notify(self, is_open: bool) -> None:
+        if is_open:
             safety_cut(self.board)
-            self.post("opened")
-        else:
-            self.post("closed")
+        for ao in self.listeners:
+            ao.post("cover_opened" if is_open else "cover_closed")
+        self.post("opened" if is_open else "closed")
 
     def on_enter_open(self, **_: Any) -> None:
         self.publish("cover_open")
-        for ao in self.listeners:
-            ao.post("cover_opened")
 
     def on_enter_closed(self, **_: Any) -> None:
         self.publish("cover_closed")
-        for ao in self.listeners:
-            ao.post("cover_closed")

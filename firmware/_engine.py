@@ -30,11 +30,12 @@ from firmware._kernel import ActiveObject, Kernel
 from hal import DigitalInput, ImagePage, IoHandle, IoState, Output, Timer
 
 
-class _Stage(enum.IntEnum):
-    PICKED = 0
-    AT_FEED = 1
-    PAST_FEED = 2
-    AT_EXIT = 3
+class _Edge(enum.IntEnum):
+    """Where a sheet is with respect to one sensor."""
+
+    AHEAD = 0
+    COVERING = 1
+    PAST = 2
 
 
 class Hold(enum.StrEnum):
@@ -44,17 +45,20 @@ class Hold(enum.StrEnum):
 
 @dataclass(slots=True)
 class _Sheet:
+    """A sheet in the path. A sheet is longer than the gap between the sensors, so it
+    can cover both at once: each sensor is tracked, and timed, on its own."""
+
     task: PageTask
     number: int
     picked_ns: int
     attempts: int = 1
-    stage: _Stage = _Stage.PICKED
-    edge_ns: int = 0
-    """When the last edge of this sheet was seen."""
+    feed: _Edge = _Edge.AHEAD
+    exit: _Edge = _Edge.AHEAD
     fed_ns: int = 0
     imaged: bool | None = None
     handle: IoHandle | None = None
-    deadline: Timer | None = field(default=None, repr=False)
+    feed_deadline: Timer | None = field(default=None, repr=False)
+    exit_deadline: Timer | None = field(default=None, repr=False)
 
 
 _WORKING = ["printing"]
@@ -108,7 +112,7 @@ class Engine(ActiveObject):
         {"trigger": "cover_closed", "source": "open", "dest": "jammed",
          "unless": "_path_clear", "before": "_report_path_jam"},
         {"trigger": "cover_closed", "source": "open", "dest": "standby",
-         "after": "_resume_after_cover"},
+         "before": "_resume_after_cover"},
     ]
 
     def __init__(self, kernel: Kernel, spooler: ActiveObject, fuser: ActiveObject) -> None:
@@ -145,11 +149,18 @@ class Engine(ActiveObject):
     def _travel_ns(self, distance_mm: float) -> int:
         return round(distance_mm / self._speed_mm_per_ns)
 
-    def _deadline(self, sheet: _Sheet, expected_in_ns: int, edge: str) -> None:
+    def _deadline(self, sheet: _Sheet, expected_in_ns: int, edge: str) -> Timer:
+        """A timer for an edge expected ``expected_in_ns`` from now, plus the margin."""
         margin = max(self._margin_min_ns, round(expected_in_ns * self._margin_pct / 100.0))
-        self.kernel.cancel(sheet.deadline)
-        sheet.deadline = self.after(expected_in_ns + margin, "late", sheet=sheet.number,
-                                    edge=edge)
+        return self.after(expected_in_ns + margin, "late", sheet=sheet.number, edge=edge)
+
+    def _feed_deadline(self, sheet: _Sheet, expected_in_ns: int, edge: str) -> None:
+        self.kernel.cancel(sheet.feed_deadline)
+        sheet.feed_deadline = self._deadline(sheet, expected_in_ns, edge)
+
+    def _exit_deadline(self, sheet: _Sheet, expected_in_ns: int, edge: str) -> None:
+        self.kernel.cancel(sheet.exit_deadline)
+        sheet.exit_deadline = self._deadline(sheet, expected_in_ns, edge)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -242,7 +253,8 @@ class Engine(ActiveObject):
         self.kernel.cancel(self._run_out_timer)
         self._run_out_timer = None
         for sheet in self.sheets:
-            self.kernel.cancel(sheet.deadline)
+            self.kernel.cancel(sheet.feed_deadline)
+            self.kernel.cancel(sheet.exit_deadline)
             if sheet.handle is not None:
                 sheet.handle.cancel()
 
@@ -320,7 +332,7 @@ class Engine(ActiveObject):
             return
         if not self.fuser_is_ready:
             return
-        if self.sheets and self.sheets[-1].stage is _Stage.PICKED:
+        if self.sheets and self.sheets[-1].feed is _Edge.AHEAD:
             return
         self.kernel.cancel(self._run_out_timer)
         self._run_out_timer = None
@@ -345,24 +357,21 @@ class Engine(ActiveObject):
         self.sheets.append(sheet)
         self._last_pick_ns = now
         self.board.pulse_pickup()
-        self._deadline(sheet, self._to_feed_ns, "feed_lead")
-
-    def _find(self, stage: _Stage) -> _Sheet | None:
-        for sheet in self.sheets:
-            if sheet.stage is stage:
-                return sheet
-        return None
+        self.publish("page_feeding", job=task.job, page=task.page, sheet=sheet.number)
+        self._feed_deadline(sheet, self._to_feed_ns, "feed_lead")
 
     def _on_feed_edge(self, level: bool, t_ns: int, **_: Any) -> None:
-        sheet = self._find(_Stage.PICKED if level else _Stage.AT_FEED)
+        want = _Edge.AHEAD if level else _Edge.COVERING
+        sheet = next((s for s in self.sheets if s.feed is want), None)
         if sheet is None:
-            self._jam("feed", None)
+            self._jam("feed", None)  # a sheet nobody picked, or one that moved backwards
             return
         now = self.kernel.scheduler.now_ns
         if level:
-            sheet.stage = _Stage.AT_FEED
+            sheet.feed = _Edge.COVERING
             sheet.fed_ns = now
-            self._deadline(sheet, self._sheet_ns, "feed_trail")
+            self._feed_deadline(sheet, self._sheet_ns, "feed_trail")
+            self._exit_deadline(sheet, self._feed_to_exit_ns, "exit_lead")
             task = sheet.task
             handle = self.board.submit(ImagePage(task.job, task.page, task.coverage_pct))
             sheet.handle = handle
@@ -372,19 +381,25 @@ class Engine(ActiveObject):
             self._ask_for_page()
             self._schedule_pick()
         else:
-            sheet.stage = _Stage.PAST_FEED
-            self._deadline(sheet, sheet.fed_ns + self._feed_to_exit_ns - now, "exit_lead")
+            sheet.feed = _Edge.PAST
+            self.kernel.cancel(sheet.feed_deadline)
+            sheet.feed_deadline = None
 
     def _on_exit_edge(self, level: bool, t_ns: int, **_: Any) -> None:
-        sheet = self._find(_Stage.PAST_FEED if level else _Stage.AT_EXIT)
+        if level:
+            sheet = next((s for s in self.sheets
+                          if s.exit is _Edge.AHEAD and s.feed is not _Edge.AHEAD), None)
+        else:
+            sheet = next((s for s in self.sheets if s.exit is _Edge.COVERING), None)
         if sheet is None:
             self._jam("exit", None)
             return
         if level:
-            sheet.stage = _Stage.AT_EXIT
-            self._deadline(sheet, self._sheet_ns, "exit_trail")
+            sheet.exit = _Edge.COVERING
+            self._exit_deadline(sheet, self._sheet_ns, "exit_trail")
             return
-        self.kernel.cancel(sheet.deadline)
+        self.kernel.cancel(sheet.exit_deadline)
+        self.kernel.cancel(sheet.feed_deadline)
         self.sheets.remove(sheet)
         task = sheet.task
         if sheet.imaged:
@@ -426,7 +441,7 @@ class Engine(ActiveObject):
                 late.picked_ns = self.kernel.scheduler.now_ns
                 self._last_pick_ns = late.picked_ns
                 self.board.pulse_pickup()
-                self._deadline(late, self._to_feed_ns, "feed_lead")
+                self._feed_deadline(late, self._to_feed_ns, "feed_lead")
                 return
             self._jam("feed", late)
             return

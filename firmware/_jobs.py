@@ -44,6 +44,8 @@ class Job:
     name: str
     page_coverage_pct: tuple[float, ...]
     state: JobState = JobState.QUEUED
+    spooled: bool = False
+    """Its pages are in the spooler's queue (the spooler has taken the job)."""
     delivered: int = 0
     delivered_pages: list[int] = field(default_factory=list)
 
@@ -110,12 +112,19 @@ class JobStore:
         self._next_id = 1
 
     def add(self, name: str, page_coverage_pct: tuple[float, ...]) -> Job:
+        """Record a job handed to the printer; the spooler queues its pages."""
         job = Job(self._next_id, name, page_coverage_pct)
         self._next_id += 1
         self.jobs[job.id] = job
-        for number, coverage in enumerate(page_coverage_pct, start=1):
-            self.pending.append(PageTask(job.id, number, coverage))
         return job
+
+    def spool(self, job: Job) -> None:
+        """Queue every page of ``job`` (once)."""
+        if job.spooled:
+            return
+        job.spooled = True
+        for number, coverage in enumerate(job.page_coverage_pct, start=1):
+            self.pending.append(PageTask(job.id, number, coverage))
 
     def take(self) -> PageTask | None:
         if not self.pending:

@@ -66,6 +66,7 @@ class ActiveObject:
         """Events taken from the queue so far (the supervisor's sign of life)."""
         self.ignored = 0
         """Events dropped because they do not apply in the current state."""
+        self._published_state = self.INITIAL
         self.hung = False
         """Set by fault injection: the object stops taking events (a hung task)."""
         self.machine = Machine(
@@ -92,7 +93,10 @@ class ActiveObject:
         return self.kernel.after(delay_ns, self, event, data)
 
     def _published_state_change(self, *args: Any, **kwargs: Any) -> None:
-        self.kernel.publish("state", source=self.NAME, state=self.state)
+        # transitions calls this after internal transitions too; publish real changes.
+        if self.state != self._published_state:
+            self._published_state = self.state
+            self.kernel.publish("state", source=self.NAME, state=self.state)
 
 
 class Kernel:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from firmware._cover import CoverInterlock, safety_cut
+from firmware._cover import CoverInterlock
 from firmware._engine import Engine
 from firmware._fuser import Fuser
 from firmware._jobs import Job, JobStore, pages_from_text, read_job_file
@@ -107,11 +107,7 @@ class Firmware:
             # Without the link the firmware cannot see the paper path: make the printer
             # safe as an open cover does, and carry on as if the cover was shut when
             # the link returns.
-            if not change.up:
-                safety_cut(self.board)
-                self.cover.post("opened")
-            else:
-                self.cover.post("closed")
+            self.cover.notify(not change.up)
 
         irq.attach("feed_sensor", feed_isr)
         irq.attach("exit_sensor", exit_isr)
@@ -142,7 +138,7 @@ class Firmware:
                                 reason=f"thermistor reads {reading_c:.1f} C")
             self.fuser.fail_self_test()
         if board.read_input(DigitalInput.COVER_OPEN):
-            self.cover.post("opened")
+            self.cover.notify(True)
         elif board.read_input(DigitalInput.FEED_SENSOR) or board.read_input(
                 DigitalInput.EXIT_SENSOR):
             self.kernel.publish("self_test_failed", source="firmware",

@@ -43,8 +43,10 @@ class Spooler(ActiveObject):
     def start(self) -> None:
         """At boot (also after a reset): pages that were in flight go back in line."""
         self.store.requeue_in_flight()
-        if any(not job.finished for job in self.store.jobs.values()):
-            self.machine.set_state("busy")
+        for job in self.store.jobs.values():
+            if not job.finished:
+                self.store.spool(job)  # a job handed over just before the reset
+                self.machine.set_state("busy")
 
     def _job(self, job_id: int) -> Job:
         return self.store.jobs[job_id]
@@ -73,7 +75,9 @@ class Spooler(ActiveObject):
         return sum(1 for (j, _p) in self.store.in_flight if j == job_id)
 
     def _on_job_added(self, job: int, **_: Any) -> None:
-        self.publish("job_queued", job=job, pages=self._job(job).pages)
+        record = self._job(job)
+        self.store.spool(record)
+        self.publish("job_queued", job=job, pages=record.pages)
         if self._engine_waiting:
             self._send_page()
 

@@ -14,7 +14,9 @@ Kinds (``detail`` keys in brackets):
 ``job_queued``            [job, pages]
 ``job_started``           [job]
 ``job_done``              a job finished [job, state, delivered, pages]
+``page_feeding``          a sheet was picked for a page [job, page, sheet]
 ``page_delivered``        [job, page, sheet]
+``page_spoiled``          a sheet came out without its image; the page is reprinted
 ``misfeed``               a pickup took nothing [job, page, attempt]
 ``jam``                   [job, page, at] (``at``: feed, exit, drum, path)
 ``jam_cleared``           [pages_requeued]

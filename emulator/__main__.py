@@ -1,0 +1,3 @@
+from emulator._cli import main
+
+raise SystemExit(main())
