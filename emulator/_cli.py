@@ -62,7 +62,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--board", help=f"board name or TOML path (default {DEFAULT_BOARD})")
     p.add_argument("--pages", type=int, help=f"pages of the demo job (default {DEFAULT_PAGES})")
     p.add_argument("--coverage", type=float, metavar="PCT",
-                   help=f"toner coverage of the demo job, percent (default {DEFAULT_COVERAGE_PCT:g})")
+                   help="toner coverage of the demo job, percent "
+                        f"(default {DEFAULT_COVERAGE_PCT:g})")
     p.add_argument("--job", action="append", default=[], metavar="FILE",
                    help="a text file to print (repeatable)")
     p.add_argument("--seed", type=int, help="seed of the run's random draws (default 0)")
