@@ -89,6 +89,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise BoardFileError(f"{path.name}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise BoardFileError(f"{path.name}: not UTF-8 text (byte {e.start})") from None
     except OSError as e:
         raise BoardFileError(f"{path}: cannot read: {e.strerror}") from None
 
@@ -136,7 +138,8 @@ def _check_value(file: str, where: str, f: dataclasses.Field[Any], value: Any) -
             raise BoardFileError(f"{file}: {where}: expected a number, got {value!r}")
         value = float(value)
     lo, hi = meta.get("lo"), meta.get("hi")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
+    # `not lo <= value`, not `value < lo`: NaN fails every comparison and must not pass.
+    if (lo is not None and not lo <= value) or (hi is not None and not value <= hi):
         raise BoardFileError(f"{file}: {where}: {value!r} is out of range [{lo}, {hi}]")
     return value
 

@@ -98,6 +98,8 @@ class IoHandle:
             return False
         if self._cancel_hook is not None:
             self._cancel_hook(self)
+            if self.state is not IoState.PENDING:
+                return False  # the owner finished it from its hook: that outcome stands
         self._finish(IoState.CANCELLED)
         return True
 

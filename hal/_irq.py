@@ -86,6 +86,8 @@ class InterruptController:
             self._lines.values(), key=lambda ln: (-ln.spec.priority, ln.spec.number)
         )
         self._mask_depth = 0
+        self._mask_epoch = 0
+        """Bumped by reset(): a masked() block opened before a reset must not unmask."""
         self._dispatch_scheduled = False
         self._pending_count = 0
         self._listeners: list[IrqListener] = []
@@ -131,10 +133,12 @@ class InterruptController:
     def masked(self) -> Iterator[None]:
         """Defer every ISR until the outermost ``masked()`` block exits. Nests."""
         self._mask_depth += 1
+        epoch = self._mask_epoch
         try:
             yield
         finally:
-            self._mask_depth -= 1
+            if self._mask_epoch == epoch:
+                self._mask_depth -= 1
             if self._mask_depth == 0 and self._pending_count:
                 self._schedule_dispatch()
 
@@ -147,6 +151,7 @@ class InterruptController:
             ln.pending.clear()
         self._pending_count = 0
         self._mask_depth = 0
+        self._mask_epoch += 1
 
     def add_listener(self, listener: IrqListener) -> None:
         self._listeners.append(listener)
@@ -205,4 +210,11 @@ class InterruptController:
             ln.delivered += 1
             for listener in self._listeners:
                 listener("isr", event)
-            isr(event)
+            try:
+                isr(event)
+            except BaseException:
+                # The bug propagates; the raises still pending must not wait for an
+                # unrelated raise to be delivered.
+                if self._pending_count:
+                    self._schedule_dispatch()
+                raise

@@ -269,18 +269,20 @@ class Scheduler:
             return True
         clock = self.clock
         reached = False
+        returned = False
         try:
             if isinstance(clock, VirtualClock) and clock.realtime_ratio is None:
                 reached = self._run_virtual(predicate, deadline_ns)
             else:
                 reached = self._run_clocked(predicate, deadline_ns)
+            returned = True
             return reached
         finally:
             # Virtual time that ran out at a deadline has reached it, even with no event
             # there; a stopped run stays where it stopped.
             if self._wall:
                 self._now_ns = clock.now_ns(self)
-            elif deadline_ns is not None and not reached and not self._stopping:
+            elif returned and deadline_ns is not None and not reached and not self._stopping:
                 self._now_ns = max(self._now_ns, deadline_ns)
 
     def _run_virtual(
@@ -296,11 +298,16 @@ class Scheduler:
                 if entry_queue:
                     if self._stopping:
                         return False
+                    # One bounded pass, then (below) one timer: work posted by the pass
+                    # waits for the next pass, so a chatty poster cannot starve timers.
                     self._drain_entry_queue()
                     if predicate is not None and predicate():
                         return True
-                    continue
+                    if self._stopping:
+                        return False
                 if not heap:
+                    if entry_queue:
+                        continue
                     return False
                 entry = heappop(heap)
                 t_ns = entry[0]
@@ -332,8 +339,11 @@ class Scheduler:
                 self._drain_entry_queue()
                 if predicate is not None and predicate():
                     return True
-                continue
+                if self._stopping:
+                    return False
             if not heap:
+                if self._entry_queue:
+                    continue
                 if deadline_ns is not None and wall and clock.now_ns(self) >= deadline_ns:
                     return False
                 if not clock.idle(self, deadline_ns):
