@@ -52,8 +52,13 @@ Guarantees across a session's end (link down, peer restart or reboot, :meth:`res
   wire. ``transmitted=True`` frames *may* have been delivered (the peer got them, the ack
   was lost): the layer above decides whether to send them again in the new session.
 * :meth:`events` is one ordered stream: frames received in a session come before that
-  session's :class:`LinkLost`, so a response from a dead session cannot be mistaken for
-  the answer to a request of the next one (request ids restart meaningfully per session).
+  session's :class:`LinkLost`. So a caller that fails its outstanding requests on
+  ``LinkLost`` never matches a response of a dead session to a request of the next one,
+  even when request ids are reused. (That is why there is no separate ``incoming()``
+  list: two lists would lose this order.)
+* Frames are delivered with their ``type``, ``request_id`` and ``payload`` exactly as
+  sent; the link does not look inside payloads. Matching responses to requests is the
+  layer above's job.
 * A new boot nonce in the peer's HELLO is reported as ``LinkLost(PEER_RESET)`` (if a
   session was up) and ``LinkEstablished(peer_reset=True)``: the peer's state is gone.
 
@@ -68,9 +73,9 @@ from collections import deque
 from dataclasses import dataclass
 
 from hal._wire import (
-    DATA_TYPES,
     DEFAULT_MAX_PAYLOAD,
     DELIMITER,
+    FIRST_DATA_TYPE,
     MAX_PAYLOAD_LIMIT,
     MAX_WINDOW,
     MIN_MAX_PAYLOAD,
@@ -98,7 +103,9 @@ from hal._wire_errors import (
 
 _SEQ_MASK = 0xFFFF
 _HALF_SPACE = 0x8000
-_RETRANSMIT_FLAGS = Flag.RETRANSMIT | Flag.ACK_NOW
+# Plain ints: IntFlag arithmetic costs microseconds a frame on the hot path.
+_ACK_NOW = int(Flag.ACK_NOW)
+_RETRANSMIT_FLAGS = int(Flag.RETRANSMIT | Flag.ACK_NOW)
 # Damage on the line, as opposed to a well-formed frame we dislike: only these can hide a
 # data frame the peer wants acknowledged, so only these are worth a NAK.
 _NAK_KINDS = frozenset(
@@ -335,6 +342,12 @@ class LinkEndpoint:
         self._ack_every = 1
         self._reset_sequences(0)
 
+    def __repr__(self) -> str:
+        return (
+            f"<LinkEndpoint {self._role.value} {self._state.value} session={self._session:#010x}"
+            f" in_flight={len(self._in_flight)} queued={len(self._queue)}>"
+        )
+
     # --- public -----------------------------------------------------------------------
 
     @property
@@ -390,7 +403,7 @@ class LinkEndpoint:
         """
         if self._state is not LinkState.UP:
             raise LinkDown(self._down_reason)
-        if frame_type not in DATA_TYPES:
+        if type(frame_type) is not FrameType or frame_type < FIRST_DATA_TYPE:
             raise ValueError(f"{frame_type!r} is not a data frame type; the link sends those")
         if not 0 <= request_id <= _SEQ_MASK:
             raise ValueError(f"request_id must be a u16, got {request_id}")
@@ -491,7 +504,8 @@ class LinkEndpoint:
 
     def events(self) -> list[LinkEvent]:
         """Take everything that happened since the last call, in order (see
-        :data:`LinkEvent`)."""
+        :data:`LinkEvent`). The list grows until taken: call this after every
+        :meth:`receive` and :meth:`outgoing`."""
         events, self._events = self._events, []
         return events
 
@@ -523,13 +537,13 @@ class LinkEndpoint:
         self._last_rx_ns = now_ns
         self._on_ack(frame.ack, now_ns)
         distance = (frame.seq - self._rx_expected) & _SEQ_MASK
-        if frame_type in DATA_TYPES:
+        if frame_type >= FIRST_DATA_TYPE:
             if distance == 0:
                 self._rx_expected = (self._rx_expected + 1) & _SEQ_MASK
                 self._events.append(frame)
                 self.stats.data_delivered += 1
                 self._rx_unacked += 1
-                if frame.flags & Flag.ACK_NOW or self._rx_unacked >= self._ack_every:
+                if frame.flags & _ACK_NOW or self._rx_unacked >= self._ack_every:
                     self._ack_due_ns = now_ns
                 elif self._ack_due_ns is None:
                     self._ack_due_ns = now_ns + self._ack_delay_ns
@@ -549,7 +563,7 @@ class LinkEndpoint:
         # what we expect, frames were lost at the tail, where no later frame shows a gap.
         if distance and not distance & _HALF_SPACE:
             self._request_nak(now_ns)
-        if frame.flags & Flag.ACK_NOW:
+        if frame.flags & _ACK_NOW:
             self._ack_due_ns = now_ns
 
     def _on_ack(self, ack: int, now_ns: int) -> None:

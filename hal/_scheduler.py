@@ -3,14 +3,21 @@
 Contract
 --------
 * Time is an ``int`` count of nanoseconds since the scheduler was made. No floats.
-* Each scheduled callback is an entry ``[t_ns, priority, seq, callback]`` on a heap.
-  Lower ``priority`` runs first at the same instant (interrupt dispatch uses
-  :data:`PRIORITY_IRQ`, ordinary events :data:`PRIORITY_NORMAL`); ``seq`` rises with
-  every call, so entries of the same time and priority run in the order they were
-  scheduled. That order is the whole of the determinism guarantee.
+* Callbacks run in ``(t_ns, priority, seq)`` order: lower ``priority`` first at the
+  same instant (interrupt dispatch uses :data:`PRIORITY_IRQ`, ordinary events
+  :data:`PRIORITY_NORMAL`; priorities are 0..63), and entries of the same time and
+  priority in the order they were scheduled (``seq``). That order is the whole of the
+  determinism guarantee. Something scheduled for the current instant at a *lower*
+  priority value than the one running preempts the rest of the running batch.
 * :meth:`Scheduler.call_at` and :meth:`Scheduler.call_later` return a :class:`Timer`;
-  ``timer.cancel()`` is O(1) (lazy deletion: the entry stays on the heap with its
+  :meth:`Scheduler.cancel` is O(1) (lazy deletion: the entry stays queued with its
   callback cleared and is skipped when it comes up).
+
+How: each entry is ``[key, seq, callback]`` with ``key = t_ns << 6 | priority`` (one
+integer compare orders time and priority). An entry scheduled with the same key as the
+last one pushed, while that one still waits, rides along on it as a follower instead of
+taking a heap operation of its own: many events at one instant — a thousand processes
+ticking together, a burst of interrupts — cost one push and one pop for the lot.
 * Another thread enters only through :meth:`Scheduler.post_threadsafe`. Posted
   callbacks are drained in bounded passes (the callbacks present when a pass starts;
   anything they post waits for the next pass) so a chatty thread cannot starve timers.
@@ -30,7 +37,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from heapq import heappop, heappush
-from typing import Final, NewType
+from typing import Any, Final, TypeAlias
 
 PRIORITY_IRQ: Final = 0
 """Interrupt dispatch: runs before ordinary events of the same instant."""
@@ -39,13 +46,15 @@ PRIORITY_NORMAL: Final = 10
 PRIORITY_LATE: Final = 20
 """Observers that must see an instant after everything else has run in it."""
 
-_T, _PRIO, _SEQ, _CALLBACK = range(4)
+_KEY, _SEQ, _CALLBACK = range(3)
+_PRIORITY_BITS = 6
+_PRIORITY_LIMIT = 1 << _PRIORITY_BITS
 
 Callback = Callable[[], object]
 
 
-Timer = NewType("Timer", list)  # type: ignore[type-arg]
-"""A scheduled callback: the heap entry itself, ``[t_ns, priority, seq, callback]``.
+Timer: TypeAlias = "list[Any]"
+"""A scheduled callback: the queued entry itself, ``[key, seq, callback, *followers]``.
 
 Handing out the entry (not a wrapper object) keeps scheduling at the cost of one list;
 cancel it with :meth:`Scheduler.cancel`, read it with :func:`timer_when_ns` and
@@ -55,7 +64,7 @@ cancel it with :meth:`Scheduler.cancel`, read it with :func:`timer_when_ns` and
 
 def timer_when_ns(timer: Timer) -> int:
     """The instant ``timer`` runs (or ran) at."""
-    return int(timer[_T])
+    return int(timer[_KEY]) >> _PRIORITY_BITS
 
 
 def timer_cancelled(timer: Timer) -> bool:
@@ -158,6 +167,10 @@ class Scheduler:
         self.clock: Clock = clock if clock is not None else VirtualClock()
         self._heap: list[Timer] = []
         self._seq = 0
+        self._tail: Timer = [-1, 0, None]
+        """The entry pushed last: a new entry with its key joins it as a follower."""
+        self._running_key = -1
+        """The key being run: an entry at or before it may already be off the heap."""
         self._now_ns = 0
         self._entry_queue: deque[Callback] = deque()
         self._wakeup = threading.Event()
@@ -183,23 +196,28 @@ class Scheduler:
     ) -> Timer:
         """Run ``callback()`` at ``t_ns`` (clamped to now: the past cannot be scheduled)."""
         now = self.clock.now_ns(self) if self._wall else self._now_ns
-        if t_ns < now:
-            t_ns = now
-        seq = self._seq = self._seq + 1
-        timer = Timer([t_ns, priority, seq, callback])
-        heappush(self._heap, timer)
-        return timer
+        return self.call_later(t_ns - now if t_ns > now else 0, callback, priority)
 
     def call_later(
         self, delay_ns: int, callback: Callback, priority: int = PRIORITY_NORMAL
     ) -> Timer:
         """Run ``callback()`` ``delay_ns`` from now. ``delay_ns`` must be >= 0."""
+        # The hottest function of the project: kept flat on purpose.
         if delay_ns < 0:
             raise ValueError(f"delay_ns must be >= 0, got {delay_ns}")
+        # Literals, not the module's names: a global lookup costs as much as the shift.
+        if priority & -64:  # -_PRIORITY_LIMIT: outside [0, 64)
+            raise ValueError(f"priority must be within [0, {_PRIORITY_LIMIT}), got {priority}")
+        t_ns = (self.clock.now_ns(self) if self._wall else self._now_ns) + delay_ns
+        key = t_ns << 6 | priority  # _PRIORITY_BITS
         seq = self._seq = self._seq + 1
-        now = self.clock.now_ns(self) if self._wall else self._now_ns
-        timer = Timer([now + delay_ns, priority, seq, callback])
-        heappush(self._heap, timer)
+        timer: Timer = [key, seq, callback]
+        tail = self._tail
+        if key == tail[0] and key > self._running_key:
+            tail.append(timer)
+        else:
+            heappush(self._heap, timer)
+            self._tail = timer
         return timer
 
     def call_soon(self, callback: Callback, priority: int = PRIORITY_NORMAL) -> Timer:
@@ -219,14 +237,18 @@ class Scheduler:
 
     def pending(self) -> int:
         """Scheduled entries not yet run, cancelled ones included (lazy deletion)."""
-        return len(self._heap)
+        return sum(len(entry) - _CALLBACK for entry in self._heap)
 
     def next_event_ns(self) -> int | None:
         """The instant of the next live timer, or ``None`` when nothing is scheduled."""
         heap = self._heap
-        while heap and heap[0][_CALLBACK] is None:
+        while heap:
+            head = heap[0]
+            if head[_CALLBACK] is not None or any(
+                    f[_CALLBACK] is not None for f in head[_CALLBACK + 1:]):
+                return int(head[_KEY]) >> _PRIORITY_BITS
             heappop(heap)
-        return heap[0][_T] if heap else None
+        return None
 
     # -- running -------------------------------------------------------------------
 
@@ -285,20 +307,51 @@ class Scheduler:
             elif returned and deadline_ns is not None and not reached and not self._stopping:
                 self._now_ns = max(self._now_ns, deadline_ns)
 
+    def _run_group(self, head: Timer,
+                   predicate: Callable[[], bool] | None) -> tuple[int, bool]:
+        """Run an entry and its followers in order. Yields back to the loop — the rest
+        pushed back ahead of anything scheduled since — when posted work or a more
+        urgent entry for this instant appears, or the predicate holds. Returns
+        (callbacks run, predicate held)."""
+        heap = self._heap
+        entry_queue = self._entry_queue
+        key = head[_KEY]
+        group = [head, *head[_CALLBACK + 1:]]
+        del head[_CALLBACK + 1:]
+        count = 0
+        size = len(group)
+        i = 0
+        while i < size:
+            callback = group[i][_CALLBACK]
+            i += 1
+            if callback is None:
+                continue
+            count += 1
+            callback()
+            reached = predicate is not None and predicate()
+            if reached or entry_queue or (heap and heap[0][_KEY] < key):
+                if i < size:
+                    rest = group[i]
+                    rest.extend(group[i + 1:])
+                    heappush(heap, rest)  # its seq is older than anything pushed since
+                return count, reached
+        return count, False
+
     def _run_virtual(
         self, predicate: Callable[[], bool] | None, deadline_ns: int | None
     ) -> bool:
-        """The hot loop: jump from event to event, no call into the clock at all."""
+        """The hot loop: jump from entry to entry, no call into the clock at all."""
         heap = self._heap
         entry_queue = self._entry_queue
-        deadline = _FOREVER_NS if deadline_ns is None else deadline_ns
+        deadline_key = (_FOREVER_NS if deadline_ns is None else deadline_ns) << _PRIORITY_BITS
+        deadline_key |= _PRIORITY_LIMIT - 1
         count = 0
         try:
             while True:
                 if entry_queue:
                     if self._stopping:
                         return False
-                    # One bounded pass, then (below) one timer: work posted by the pass
+                    # One bounded pass, then (below) due timers: work posted by the pass
                     # waits for the next pass, so a chatty poster cannot starve timers.
                     self._drain_entry_queue()
                     if predicate is not None and predicate():
@@ -310,14 +363,21 @@ class Scheduler:
                         continue
                     return False
                 entry = heappop(heap)
-                t_ns = entry[0]
-                if t_ns > deadline:
+                key = entry[0]
+                if key > deadline_key:
                     heappush(heap, entry)
                     return False
-                callback = entry[3]
+                self._running_key = key
+                self._now_ns = key >> 6  # _PRIORITY_BITS
+                if len(entry) > 3:
+                    ran, reached = self._run_group(entry, predicate)
+                    count += ran
+                    if reached:
+                        return True
+                    continue
+                callback = entry[2]
                 if callback is None:
                     continue
-                self._now_ns = t_ns
                 count += 1
                 callback()
                 if predicate is not None and predicate():
@@ -350,10 +410,7 @@ class Scheduler:
                     return False
                 continue
             entry = heap[0]
-            t_ns = entry[0]
-            if entry[3] is None:
-                heappop(heap)
-                continue
+            t_ns = entry[_KEY] >> _PRIORITY_BITS
             if deadline_ns is not None and t_ns > deadline_ns:
                 if not wall:
                     return False
@@ -363,12 +420,13 @@ class Scheduler:
                 continue
             if not clock.advance(self, t_ns):
                 continue  # woken early by another thread: drain its work first
-            if heap[0] is not entry:
+            if not heap or heap[0] is not entry:
                 continue
             heappop(heap)
+            self._running_key = entry[_KEY]
             self._now_ns = clock.now_ns(self) if wall else t_ns
-            self.events_run += 1
-            entry[3]()
-            if predicate is not None and predicate():
+            ran, reached = self._run_group(entry, predicate)
+            self.events_run += ran
+            if reached:
                 return True
         return False

@@ -17,7 +17,7 @@ little-endian::
       8     2  request_id  u16, 0 when none
      10     2  length      payload length n
      12     n  payload     CBOR (schemas below), or empty
-  12+n     4  crc32       CRC-32 (zlib's) of bytes 0 .. 12+n
+  12+n     4  crc32       CRC-32 (zlib's) of bytes 0 .. 11+n
 
 Contracts:
 
@@ -78,9 +78,17 @@ may be unacknowledged."""
 _HEADER = struct.Struct("<BBBBHHHH")
 _CRC = struct.Struct("<I")
 _crc32 = binascii.crc32
+_CRC_RESIDUE = 0x2144DF1C
+"""CRC-32 of any data followed by its own CRC-32 (little-endian): checking a frame is one
+crc32 call over all of it, with no slicing."""
 _cobs_encode = cobs.encode
 _cobs_decode = cobs.decode
 _CobsError = cobs.DecodeError
+
+
+FIRST_DATA_TYPE = 0x10
+"""Frame types from here up take sequence numbers (compare with ``>=``: it is much
+cheaper than hashing an enum member into a set)."""
 
 
 class FrameType(enum.IntEnum):
@@ -101,7 +109,7 @@ class FrameType(enum.IntEnum):
     @property
     def sequenced(self) -> bool:
         """True for the data types, which take a sequence number."""
-        return self >= 0x10
+        return self >= FIRST_DATA_TYPE
 
 
 DATA_TYPES = frozenset(t for t in FrameType if t.sequenced)
@@ -237,12 +245,16 @@ def decode_frame(chunk: bytes, max_payload: int = DEFAULT_MAX_PAYLOAD) -> Decode
     against the bytes, frame type. The first failing check names the
     :class:`CorruptFrame`.
     """
+    return _decode_chunk(chunk, max_payload, max_encoded_size(max_payload))
+
+
+def _decode_chunk(chunk: bytes, max_payload: int, max_chunk: int) -> DecodedItem:
     # COBS puts the decoded first byte second (after the code byte, which is >= 2 when
     # that byte is not zero): a frame's chunk always starts "xx A5". Anything else is not
     # ours, which is how boot text and SMP lines are told from damaged frames.
     if len(chunk) < 2 or chunk[1] != MARKER or chunk[0] < 2:
         return _not_a_frame(chunk)
-    if len(chunk) > max_encoded_size(max_payload):
+    if len(chunk) > max_chunk:
         return CorruptFrame(DecodeErrorKind.TOO_LONG, chunk, f"{len(chunk)}-byte chunk")
     try:
         body = _cobs_decode(chunk)
@@ -251,7 +263,7 @@ def decode_frame(chunk: bytes, max_payload: int = DEFAULT_MAX_PAYLOAD) -> Decode
     n = len(body)
     if n < FRAME_OVERHEAD:
         return CorruptFrame(DecodeErrorKind.TRUNCATED, chunk, f"{n} bytes decoded")
-    if _crc32(memoryview(body)[:-CRC_SIZE]) != _CRC.unpack_from(body, n - CRC_SIZE)[0]:
+    if _crc32(body) != _CRC_RESIDUE:
         return CorruptFrame(DecodeErrorKind.BAD_CRC, chunk)
     _, version, type_value, flags, seq, ack, request_id, length = _HEADER.unpack_from(body)
     if version >> 4 != PROTOCOL_MAJOR:
@@ -281,11 +293,7 @@ def _not_a_frame(chunk: bytes) -> Noise | CorruptFrame:
         body = _cobs_decode(chunk)
     except _CobsError:
         return Noise(chunk)
-    n = len(body)
-    if (
-        n >= FRAME_OVERHEAD
-        and _crc32(memoryview(body)[:-CRC_SIZE]) == _CRC.unpack_from(body, n - CRC_SIZE)[0]
-    ):
+    if len(body) >= FRAME_OVERHEAD and _crc32(body) == _CRC_RESIDUE:
         return CorruptFrame(DecodeErrorKind.BAD_MARKER, chunk, f"marker {body[0]:#04x}")
     return Noise(chunk)
 
@@ -343,6 +351,7 @@ class FrameDecoder:
         data = bytes(data)
         buf = self._buf
         max_payload = self._max_payload
+        max_chunk = self._max_chunk
         start = 0
         while True:
             end = data.find(0, start)
@@ -362,7 +371,7 @@ class FrameDecoder:
                 if chunk:
                     out.append(Noise(chunk))
             elif chunk:
-                out.append(decode_frame(chunk, max_payload))
+                out.append(_decode_chunk(chunk, max_payload, max_chunk))
             start = end + 1
 
     def _overflow(self, out: list[DecodedItem]) -> None:
