@@ -201,6 +201,13 @@ def _check_consistency(file: str, c: BoardConfig) -> None:
             raise BoardFileError(
                 f"{file}: [paper_path] {b_name}: {b} must lie beyond {a_name} ({a})"
             )
+    pitch_mm = c.engine.paper_speed_mm_s * 60.0 / c.engine.rated_ppm
+    if not pitch_mm > c.engine.sheet_length_mm:
+        raise BoardFileError(
+            f"{file}: [engine] rated_ppm: at {c.engine.rated_ppm} ppm and "
+            f"{c.engine.paper_speed_mm_s} mm/s a sheet ({c.engine.sheet_length_mm} mm) "
+            f"cannot clear the pickup roller before the next pickup"
+        )
     if c.tray.loaded_sheets > c.tray.capacity_sheets:
         raise BoardFileError(
             f"{file}: [tray] loaded_sheets: {c.tray.loaded_sheets} exceeds capacity_sheets "
