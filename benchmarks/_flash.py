@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import io
 import json
 import os
@@ -54,11 +55,11 @@ _JOIN_TIMEOUT_S: Final = 5.0
 
 
 def _imgtool(*args: str) -> None:
-    from imgtool.main import imgtool  # type: ignore[import-untyped]
-
+    """Run imgtool's own CLI code in-process (it is untyped, hence the import by name)."""
+    cli = importlib.import_module("imgtool.main").imgtool
     # imgtool prints progress on stdout; a benchmark keeps stdout clean.
     with contextlib.redirect_stdout(io.StringIO()):
-        imgtool.main(list(args), standalone_mode=False)
+        cli.main(list(args), standalone_mode=False)
 
 
 def _signed_image(directory: Path, key: Path, version: str, payload_bytes: int) -> bytes:
