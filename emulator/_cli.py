@@ -17,8 +17,10 @@ from pathlib import Path
 from rich.console import Console
 
 from boards import BoardFileError, available_boards, load_board
+from emulator import _diagram, _plot
 from emulator._run import Outcome, PrintRun
 from emulator._scenario import JobSpec, Scenario, ScenarioError, load_scenario
+from emulator._trace import TraceError, add_trace_option, trace_run
 from firmware import JobFileError, read_job_file
 from hal import Scheduler, VirtualClock
 
@@ -71,6 +73,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--scenario", metavar="FILE", help="a scenario file (TOML)")
     p.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
     p.add_argument("--quiet", action="store_true", help="print only the final line")
+    add_trace_option(p)
     p.set_defaults(handler=_cmd_run)
 
 
@@ -86,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_run(sub)
     _add_boards(sub)
+    _diagram.register(sub)
+    _plot.register(sub)
+    # `flash` parses its own arguments (main() hands them over); listed here for --help.
+    sub.add_parser("flash", add_help=False,
+                   help="flash an MCUboot image over SMP (printer-emu flash --help)")
     return parser
 
 
@@ -133,7 +141,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         run.add_job(spec)
     if scenario:
         run.add_actions(scenario.actions)
-    return _execute(run, args)
+    with trace_run(run, args.trace):
+        return _execute(run, args)
 
 
 def _execute(run: PrintRun, args: argparse.Namespace) -> int:
@@ -158,15 +167,20 @@ def _execute(run: PrintRun, args: argparse.Namespace) -> int:
 
 
 _USER_ERRORS: tuple[type[Exception], ...] = (
-    UsageError, BoardFileError, ScenarioError, JobFileError,
+    UsageError, BoardFileError, ScenarioError, JobFileError, TraceError,
 )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script. Returns the exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["flash"]:
+        from emulator._flash_client import flash_main
+
+        return flash_main(arguments[1:])
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except _USER_ERRORS as e:
