@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from firmware._jobs import PageTask
+from firmware._jobs import JobStore, PageTask, SheetRecord
 from firmware._kernel import ActiveObject, Kernel
 from hal import DigitalInput, ImagePage, IoHandle, IoState, Output, Timer
 
@@ -51,6 +51,7 @@ class _Sheet:
     task: PageTask
     number: int
     picked_ns: int
+    record: SheetRecord
     attempts: int = 1
     feed: _Edge = _Edge.AHEAD
     exit: _Edge = _Edge.AHEAD
@@ -78,6 +79,7 @@ class Engine(ActiveObject):
         {"trigger": "page", "source": "standby", "dest": "held", "before": "_take_page"},
         {"trigger": "page", "source": ["warming", "printing", "held", "jammed", "open"],
          "dest": None, "before": "_take_page"},
+        {"trigger": "page", "source": "failed", "dest": None, "before": "_refuse_page"},
         {"trigger": "idle_timeout", "source": "standby", "dest": None, "after": "_power_save"},
         {"trigger": "nothing_held", "source": "held", "dest": "standby"},
         # Fuser.
@@ -115,9 +117,12 @@ class Engine(ActiveObject):
          "before": "_resume_after_cover"},
     ]
 
-    def __init__(self, kernel: Kernel, spooler: ActiveObject, fuser: ActiveObject) -> None:
+    def __init__(self, kernel: Kernel, spooler: ActiveObject, fuser: ActiveObject,
+                 store: JobStore) -> None:
         super().__init__(kernel)
         self._spooler = spooler
+        self._store = store
+        """The job memory that survives a reset: the engine records its sheets there."""
         self._fuser = fuser
         cfg = kernel.board.config
         self._speed_mm_per_ns = cfg.engine.paper_speed_mm_s / 1e9
@@ -244,6 +249,14 @@ class Engine(ActiveObject):
         self._stop_path()
         self._give_pages_back()
         self._spooler.post("fail_all", reason="fuser error")
+        self._ask_for_page()  # jobs that come later fail too (see _refuse_page)
+
+    def _refuse_page(self, task: PageTask, **_: Any) -> None:
+        """Nothing can be printed until the board resets: the job fails at once."""
+        self._asked_for_page = False
+        self._spooler.post("pages_back", tasks=[task])
+        self._spooler.post("fail_all", reason="fuser error")
+        self._ask_for_page()
 
     def _stop_path(self) -> None:
         self.board.set_output(Output.MOTOR, False)
@@ -264,6 +277,7 @@ class Engine(ActiveObject):
             tasks.append(self.next_task)
             self.next_task = None
         self.sheets.clear()
+        self._store.sheets.clear()
         self._last_pick_ns = None
         if tasks:
             self._spooler.post("pages_back", tasks=tasks)
@@ -293,6 +307,8 @@ class Engine(ActiveObject):
 
     def _drop_job(self, job: int, **_: Any) -> None:
         if self.next_task is not None and self.next_task.job == job:
+            # The spooler counts it in flight until it comes back.
+            self._spooler.post("pages_back", tasks=[self.next_task])
             self.next_task = None
             self._ask_for_page()
             if self.state == "printing":
@@ -307,9 +323,13 @@ class Engine(ActiveObject):
 
     def _note_fuser_ready(self, **_: Any) -> None:
         self.fuser_is_ready = True
+        if self.state == "printing":  # warm again after going cold: pick again
+            self._schedule_pick()
 
     def _note_fuser_cold(self, **_: Any) -> None:
         self.fuser_is_ready = False
+        self.kernel.cancel(self._pick_timer)  # no sheet into a cold fuser
+        self._pick_timer = None
 
     def _add_hold(self, reason: str, **_: Any) -> None:
         self.holds.add(Hold(reason))
@@ -343,7 +363,7 @@ class Engine(ActiveObject):
     def _pick(self, **_: Any) -> None:
         self._pick_timer = None
         task = self.next_task
-        if task is None or self.holds:
+        if task is None or self.holds or not self.fuser_is_ready:
             return
         if not self.board.read_input(DigitalInput.PAPER_PRESENT):
             # The tray's own report is on its way; do not pick from an empty tray.
@@ -353,8 +373,10 @@ class Engine(ActiveObject):
         self.next_task = None
         self.sheet_count += 1
         now = self.kernel.scheduler.now_ns
-        sheet = _Sheet(task, self.sheet_count, now)
+        record = SheetRecord(task)
+        sheet = _Sheet(task, self.sheet_count, now, record)
         self.sheets.append(sheet)
+        self._store.sheets.append(record)
         self._last_pick_ns = now
         self.board.pulse_pickup()
         self.publish("page_feeding", job=task.job, page=task.page, sheet=sheet.number)
@@ -375,6 +397,7 @@ class Engine(ActiveObject):
             task = sheet.task
             handle = self.board.submit(ImagePage(task.job, task.page, task.coverage_pct))
             sheet.handle = handle
+            sheet.record.imaging_requested = True
             number = sheet.number
             handle.on_done(lambda h: self.post("imaged", sheet=number,
                                                ok=h.state is IoState.DONE))
@@ -386,6 +409,8 @@ class Engine(ActiveObject):
             sheet.feed_deadline = None
 
     def _on_exit_edge(self, level: bool, t_ns: int, **_: Any) -> None:
+        if not level and self._store.exits_captured:
+            self._store.exits_captured -= 1  # the ISR's count: this exit is now seen
         if level:
             sheet = next((s for s in self.sheets
                           if s.exit is _Edge.AHEAD and s.feed is not _Edge.AHEAD), None)
@@ -401,8 +426,10 @@ class Engine(ActiveObject):
         self.kernel.cancel(sheet.exit_deadline)
         self.kernel.cancel(sheet.feed_deadline)
         self.sheets.remove(sheet)
+        self._store.sheets.remove(sheet.record)
         task = sheet.task
         if sheet.imaged:
+            self._store.record_delivered(task)
             self.publish("page_delivered", job=task.job, page=task.page, sheet=sheet.number)
             self._spooler.post("page_done", job=task.job, page=task.page)
         else:
@@ -445,7 +472,10 @@ class Engine(ActiveObject):
                 return
             self._jam("feed", late)
             return
-        self._jam("exit" if edge.startswith("exit") else "feed", late)
+        # The sheet stuck where its leading edge last got to: past the exit sensor or
+        # not. (A sheet is longer than the gap between the sensors, so a sheet stuck at
+        # the exit still covers the feed sensor and its feed trailing edge is late first.)
+        self._jam("feed" if late.exit is _Edge.AHEAD else "exit", late)
 
     def _jam(self, at: str, sheet: _Sheet | None) -> None:
         if sheet is None and self.sheets:

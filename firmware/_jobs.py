@@ -65,12 +65,13 @@ class JobFileError(ValueError):
 def pages_from_text(text: str) -> tuple[float, ...]:
     """Coverage of each page of ``text`` (see the module docstring)."""
     pages: list[list[str]] = []
-    for chunk in text.replace("\r\n", "\n").split("\f"):
+    chunks = text.replace("\r\n", "\n").split("\f")
+    if len(chunks) > 1 and not chunks[-1].strip("\n"):
+        chunks.pop()  # a form feed that ends the text ends its last page, not a new one
+    for chunk in chunks:
         lines = chunk.split("\n")
         if chunk.endswith("\n"):
             lines.pop()
-        if not lines and pages:
-            continue
         for start in range(0, max(len(lines), 1), LINES_PER_PAGE):
             pages.append(lines[start : start + LINES_PER_PAGE])
     cells = LINES_PER_PAGE * COLUMNS_PER_LINE
@@ -97,18 +98,38 @@ def read_job_file(path: str | Path) -> tuple[float, ...]:
     return pages_from_text(text)
 
 
+@dataclass(slots=True)
+class SheetRecord:
+    """A sheet in the paper path as the job memory knows it: the page it carries and
+    whether its imaging was requested (the board images it on its own from then on)."""
+
+    task: PageTask
+    imaging_requested: bool = False
+
+
 class JobStore:
     """Jobs and the pages still to print, kept across board resets.
 
     ``pending`` holds pages in print order; the engine takes from its head and gives
     back (``requeue``) pages whose sheets never made it out, which go back to the head
     in their original order so each page is delivered exactly once.
+
+    What survives a reset also tells which pages came out while the firmware could not
+    see them (a hung task, then the watchdog's reset): the engine records each sheet it
+    picks in ``sheets`` and each page it delivers (:meth:`record_delivered`), and the exit
+    sensor's ISR counts trailing edges in ``exits_captured`` until the engine has handled
+    them. At the next boot (:meth:`recover`) the oldest sheets whose exits were captured
+    but never handled came out: their pages are delivered, the rest are printed again.
     """
 
     def __init__(self) -> None:
         self.jobs: dict[int, Job] = {}
         self.pending: deque[PageTask] = deque()
         self.in_flight: dict[tuple[int, int], PageTask] = {}
+        self.sheets: deque[SheetRecord] = deque()
+        """The sheets in the paper path, oldest first (written by the engine)."""
+        self.exits_captured = 0
+        """Exit-sensor trailing edges counted by the ISR and not yet handled by the engine."""
         self._next_id = 1
 
     def add(self, name: str, page_coverage_pct: tuple[float, ...]) -> Job:
@@ -132,6 +153,28 @@ class JobStore:
         task = self.pending.popleft()
         self.in_flight[(task.job, task.page)] = task
         return task
+
+    def record_delivered(self, task: PageTask) -> Job:
+        """``task``'s page came out printed (the engine's record, made as it sees it)."""
+        self.in_flight.pop((task.job, task.page), None)
+        job = self.jobs[task.job]
+        job.delivered += 1
+        job.delivered_pages.append(task.page)
+        return job
+
+    def recover(self) -> list[PageTask]:
+        """At boot: deliver the pages of sheets that came out unseen, then put every page
+        still in flight back in line. Returns the pages found delivered."""
+        came_out = []
+        for _ in range(min(self.exits_captured, len(self.sheets))):
+            record = self.sheets.popleft()
+            if record.imaging_requested and (record.task.job, record.task.page) in self.in_flight:
+                came_out.append(record.task)
+                self.record_delivered(record.task)
+        self.sheets.clear()
+        self.exits_captured = 0
+        self.requeue_in_flight()
+        return came_out
 
     def requeue_in_flight(self) -> int:
         """Every page in flight goes back to the head of the queue, in order."""

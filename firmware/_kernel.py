@@ -77,8 +77,11 @@ class ActiveObject:
             auto_transitions=False,
             queued=True,
             ignore_invalid_triggers=False,
-            after_state_change=self._published_state_change,
         )
+        # Published on entering a state (after its own on_enter_* callbacks): only real
+        # changes, not the internal transitions that make up most triggers.
+        for machine_state in self.machine.states.values():
+            machine_state.add_callback("enter", self._published_state_change)
 
     def post(self, event: str, **data: Any) -> None:
         """Queue ``event`` for this object (from an ISR, another object, or itself)."""
@@ -93,7 +96,7 @@ class ActiveObject:
         return self.kernel.after(delay_ns, self, event, data)
 
     def _published_state_change(self, *args: Any, **kwargs: Any) -> None:
-        # transitions calls this after internal transitions too; publish real changes.
+        # A self-transition re-enters the state it left: not a change.
         if self.state != self._published_state:
             self._published_state = self.state
             self.kernel.publish("state", source=self.NAME, state=self.state)
@@ -140,8 +143,9 @@ class Kernel:
         self._dispatch_pending = False
         if not self.alive:
             return
+        by_priority = self._by_priority
         for _ in range(_MAX_EVENTS_PER_PASS):
-            for ao in self._by_priority:
+            for ao in by_priority:
                 if ao.queue and not ao.hung:
                     break
             else:
@@ -149,12 +153,15 @@ class Kernel:
             event, data = ao.queue.popleft()
             ao.processed += 1
             self.triggers += 1
-            if event not in ao.machine.events:
+            trigger = ao.machine.events.get(event)
+            if trigger is None:
                 raise ValueError(f"{ao.NAME}: no such event {event!r}")
-            if not ao.machine.events[event].transitions.get(ao.state):
+            if not trigger.transitions.get(ao.state):
                 ao.ignored += 1
                 continue
-            ao.trigger(event, **data)  # type: ignore[attr-defined]
+            # The event's own trigger: what ``ao.trigger(event)`` ends in, minus the
+            # lookups on the way.
+            trigger.trigger(ao, **data)
         # Work left over: yield to interrupts due now, then carry on.
         self._dispatch_pending = True
         self.scheduler.call_soon(self._dispatch)

@@ -43,13 +43,14 @@ class Firmware:
 
     def __init__(self, board: Board, store: JobStore, listeners: Iterable[StatusListener]):
         self.board = board
+        self.store = store
         self.kernel = Kernel(board)
         for listener in listeners:
             self.kernel.subscribe(listener)
         k = self.kernel
         self.spooler = Spooler(k, store)
         self.fuser = Fuser(k)
-        self.engine = Engine(k, self.spooler, self.fuser)
+        self.engine = Engine(k, self.spooler, self.fuser, store)
         self.toner = TonerMonitor(k)
         self.tray = Tray(k)
         self.cover = CoverInterlock(k)
@@ -78,13 +79,18 @@ class Firmware:
     # -- ISRs: they read what they must and post; the cover's cuts power first ----------
 
     def _attach_isrs(self) -> None:
-        irq = self.board.irq
+        board, irq, store = self.board, self.board.irq, self.store
         engine, tray, panel = self.engine, self.tray, self.panel
 
         def feed_isr(e: IrqEvent) -> None:
             engine.post("feed_edge", level=bool(e.value), t_ns=e.t_ns)
 
         def exit_isr(e: IrqEvent) -> None:
+            # A trailing edge with the cover shut is a sheet leaving for the output tray:
+            # counted in the job memory, so a reset before the engine sees it loses no
+            # page and prints none twice (see JobStore.recover).
+            if not e.value and not board.read_input(DigitalInput.COVER_OPEN):
+                store.exits_captured += 1
             engine.post("exit_edge", level=bool(e.value), t_ns=e.t_ns)
 
         def paper_isr(e: IrqEvent) -> None:
@@ -161,10 +167,12 @@ class Firmware:
 class Printer:
     """The firmware on a board, across resets. The public face of ``firmware``."""
 
-    def __init__(self, board: Board) -> None:
+    def __init__(self, board: Board, listeners: Iterable[StatusListener] = ()) -> None:
+        """``listeners`` are subscribed before the first boot, so they see its ``boot``
+        and self-test reports too (:meth:`subscribe` sees what comes after)."""
         self.board = board
         self.jobs = JobStore()
-        self._listeners: list[StatusListener] = []
+        self._listeners: list[StatusListener] = list(listeners)
         self.boots = 0
         self.firmware = self._boot()
         board.set_reset_handler(self._on_reset)

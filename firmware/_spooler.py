@@ -41,12 +41,19 @@ class Spooler(ActiveObject):
         """Jobs cancelled while a sheet of theirs is still in the path."""
 
     def start(self) -> None:
-        """At boot (also after a reset): pages that were in flight go back in line."""
-        self.store.requeue_in_flight()
+        """At boot (also after a reset): pages that came out while the firmware could not
+        see them are delivered; the rest of those in flight go back in line."""
+        for task in self.store.recover():
+            self.publish("page_delivered", job=task.job, page=task.page, sheet=None,
+                         recovered=True)
         for job in self.store.jobs.values():
-            if not job.finished:
-                self.store.spool(job)  # a job handed over just before the reset
-                self.machine.set_state("busy")
+            if job.finished:
+                continue
+            if job.state is JobState.PRINTING and job.delivered == job.pages:
+                self._finish(job, JobState.COMPLETED)
+                continue
+            self.store.spool(job)  # a job handed over just before the reset
+            self.machine.set_state("busy")
 
     def _job(self, job_id: int) -> Job:
         return self.store.jobs[job_id]
@@ -85,12 +92,14 @@ class Spooler(ActiveObject):
         self._send_page()
 
     def _on_page_done(self, job: int, page: int, **_: Any) -> None:
-        self.store.in_flight.pop((job, page), None)
+        # The engine has recorded the delivery in the job memory (it survives a reset
+        # that drops this event); here the job's state follows.
         record = self._job(job)
-        record.delivered += 1
-        record.delivered_pages.append(page)
         if record.state is JobState.PRINTING and record.delivered == record.pages:
+            # Every page is out: a cancel that came too late to drop any is moot.
+            self._cancelling.discard(job)
             self._finish(record, JobState.COMPLETED)
+            return
         self._settle_cancel(job)
 
     def _settle_cancel(self, job: int) -> None:

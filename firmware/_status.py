@@ -15,7 +15,9 @@ Kinds (``detail`` keys in brackets):
 ``job_started``           [job]
 ``job_done``              a job finished [job, state, delivered, pages]
 ``page_feeding``          a sheet was picked for a page [job, page, sheet]
-``page_delivered``        [job, page, sheet]
+``page_delivered``        [job, page, sheet]; published by the spooler at boot with
+                          ``sheet=None, recovered=True`` for a page whose sheet came
+                          out while the firmware could not see it (before a reset)
 ``page_spoiled``          a sheet came out without its image; the page is reprinted
 ``misfeed``               a pickup took nothing [job, page, attempt]
 ``jam``                   [job, page, at] (``at``: feed, exit, drum, path)
@@ -24,6 +26,7 @@ Kinds (``detail`` keys in brackets):
 ``cover_open``/``cover_closed``
 ``toner_low``/``toner_empty``/``toner_replaced``  [reading_pct]
 ``fuser_ready``           [reading_c]
+``fuser_cold``            the fuser fell below its band; no pickup until ``fuser_ready``
 ``fuser_error``           [reason, reading_c]
 ``power_save``/``wake``
 ``watchdog_reset``        the board was reset by its watchdog (published at reboot)
