@@ -35,11 +35,11 @@ class Fuser(ActiveObject):
         {"trigger": "power_save", "source": "interlocked", "dest": None,
          "after": "_want_no_heat"},
         {"trigger": "crossing", "source": "warming", "dest": "ready", "conditions": "_above"},
-        {"trigger": "crossing", "source": "ready", "dest": "error",
-         "conditions": ["_above", "_over_temperature"]},
-        {"trigger": "crossing", "source": "ready", "dest": "warming",
-         "conditions": ["_below", "_heater_on"], "after": "_went_cold"},
+        # One unconditional transition for the crossings of regulation (the hot path);
+        # the rare outcomes leave it as events of their own.
         {"trigger": "crossing", "source": "ready", "dest": None, "after": "_regulate"},
+        {"trigger": "overheat", "source": "ready", "dest": "error"},
+        {"trigger": "went_cold", "source": "ready", "dest": "warming", "after": "_went_cold"},
         {"trigger": "crossing", "source": "off", "dest": "error", "conditions": "_above"},
         {"trigger": "warmup_timeout", "source": "warming", "dest": "error"},
         {"trigger": "cover_opened", "source": ["off", "warming", "ready"],
@@ -65,16 +65,6 @@ class Fuser(ActiveObject):
     @staticmethod
     def _above(crossing: Crossing, **_: Any) -> bool:
         return crossing is Crossing.ABOVE
-
-    @staticmethod
-    def _below(crossing: Crossing, **_: Any) -> bool:
-        return crossing is Crossing.BELOW
-
-    def _over_temperature(self, reading: float, **_: Any) -> bool:
-        return reading >= self._cfg.over_temp_c
-
-    def _heater_on(self, **_: Any) -> bool:
-        return self.board.output(Output.HEATER)
 
     def _heat_is_wanted(self, **_: Any) -> bool:
         return self._heat_wanted
@@ -136,10 +126,16 @@ class Fuser(ActiveObject):
         self.publish("fuser_cold")
 
     def _regulate(self, crossing: Crossing, reading: float, **_: Any) -> None:
-        """Bang-bang in the band: off above it, on below it."""
+        """Bang-bang in the band: off above it, on below it. Above the over-temperature
+        bound it is an error; below the cold bound with the heater on, warm up again."""
         cfg = self._cfg
         if crossing is Crossing.ABOVE:
-            self._heater(False, cfg.ready_c - cfg.hysteresis_c, cfg.over_temp_c)
+            if reading >= cfg.over_temp_c:
+                self.overheat(reading=reading)  # type: ignore[attr-defined]
+            else:
+                self._heater(False, cfg.ready_c - cfg.hysteresis_c, cfg.over_temp_c)
+        elif self.board.output(Output.HEATER):
+            self.went_cold()  # type: ignore[attr-defined]
         else:
             self._heater(True, self._cold_c, cfg.ready_c + cfg.hysteresis_c)
 
