@@ -87,6 +87,7 @@ class PrintRun:
         self._pages_fed_by_job: dict[int, int] = {}
         self._fed: set[tuple[int, int]] = set()
         self._time_actions_left = 0
+        self._running = False
         self._done = False
         self.outcome: Outcome | None = None
         self.wall_time_s = 0.0
@@ -207,7 +208,9 @@ class PrintRun:
         return self.printer.idle
 
     def _check_done(self) -> None:
-        if not self._done and self._finished():
+        # Only a run() in progress ends itself; between runs (the HIL harness drives the
+        # scheduler directly) nothing is stopped behind the caller's back.
+        if self._running and not self._done and self._finished():
             self._done = True
             self.end_ns = self.scheduler.now_ns
             self.scheduler.stop()
@@ -226,7 +229,23 @@ class PrintRun:
         if not scheduler.is_virtual:
             step_ns = min(step_ns, round(progress_every_s * 1e9))
         wall_start = time.perf_counter()
-        last_progress = wall_start
+        self._running, self._done, self.end_ns, self.outcome = True, False, None, None
+        try:
+            self._run_slices(on_progress, progress_every_s, max_run_ns, step_ns)
+        finally:
+            self._running = False
+        self.wall_time_s = time.perf_counter() - wall_start
+        if self.end_ns is None:
+            self.end_ns = scheduler.now_ns
+        if self.outcome is None:
+            failed = any(job.state is JobState.FAILED for job in self.jobs)
+            self.outcome = Outcome.FAILED if failed else Outcome.COMPLETED
+        return self.outcome
+
+    def _run_slices(self, on_progress: Callable[[PrintRun], None] | None,
+                    progress_every_s: float, max_run_ns: int, step_ns: int) -> None:
+        scheduler = self.scheduler
+        last_progress = time.perf_counter()
         waiting_since: int | None = None
         self._check_done()
         while not self._done:
@@ -251,13 +270,6 @@ class PrintRun:
                 if wall_now - last_progress >= progress_every_s:
                     last_progress = wall_now
                     on_progress(self)
-        self.wall_time_s = time.perf_counter() - wall_start
-        if self.end_ns is None:
-            self.end_ns = scheduler.now_ns
-        if self.outcome is None:
-            failed = any(job.state is JobState.FAILED for job in self.jobs)
-            self.outcome = Outcome.FAILED if failed else Outcome.COMPLETED
-        return self.outcome
 
     # -- the record --------------------------------------------------------------------
 

@@ -41,6 +41,9 @@ class _Edge(enum.IntEnum):
 class Hold(enum.StrEnum):
     PAPER = "paper"
     TONER = "toner"
+    LINK = "link"
+    """The link to the board has just come back: the sheets in the path run out (each
+    delivered or spoiled as its imaging went) before anything new is picked."""
 
 
 @dataclass(slots=True)
@@ -63,7 +66,8 @@ class _Sheet:
 
 
 _WORKING = ["printing"]
-_EVERYWHERE = ["standby", "warming", "printing", "held", "jammed", "open", "failed"]
+_EVERYWHERE = ["standby", "warming", "printing", "held", "jammed", "open", "offline",
+               "failed"]
 
 
 class Engine(ActiveObject):
@@ -109,12 +113,23 @@ class Engine(ActiveObject):
         {"trigger": "release", "source": _EVERYWHERE, "dest": None, "before": "_remove_hold"},
         # Faults that stop the engine at once.
         {"trigger": "jam_detected", "source": _WORKING, "dest": "jammed"},
+        {"trigger": "link_jam", "source": "standby", "dest": "jammed",
+         "before": "_report_path_jam"},
         {"trigger": "cover_opened", "source": ["standby", "warming", "printing", "held",
                                                "jammed"], "dest": "open"},
         {"trigger": "cover_closed", "source": "open", "dest": "jammed",
          "unless": "_path_clear", "before": "_report_path_jam"},
         {"trigger": "cover_closed", "source": "open", "dest": "standby",
          "before": "_resume_after_cover"},
+        # The link to a serial board: the path freezes where it is (the board's failsafe
+        # stops the motor) and runs out when the link is back.
+        {"trigger": "link_lost", "source": ["standby", "warming", "printing", "held",
+                                            "jammed", "open"], "dest": "offline",
+         "before": "_remember_state"},
+        {"trigger": "link_restored", "source": "offline", "dest": "printing",
+         "conditions": "_sheets_in_path", "before": "_hold_for_link"},
+        {"trigger": "link_restored", "source": "offline", "dest": "standby",
+         "before": "_resume_after_link"},
     ]
 
     def __init__(self, kernel: Kernel, spooler: ActiveObject, fuser: ActiveObject,
@@ -150,6 +165,7 @@ class Engine(ActiveObject):
         self._asked_for_page = False
         self._powered_down = False
         self.jam_report: dict[str, Any] | None = None
+        self._state_before_offline = "standby"
 
     def _travel_ns(self, distance_mm: float) -> int:
         return round(distance_mm / self._speed_mm_per_ns)
@@ -202,6 +218,7 @@ class Engine(ActiveObject):
     # -- state entry ---------------------------------------------------------------
 
     def on_enter_standby(self, **_: Any) -> None:
+        self.holds.discard(Hold.LINK)
         self.board.set_output(Output.MOTOR, False)
         self.board.set_output(Output.LASER, False)
         self.kernel.cancel(self._idle_timer)
@@ -231,10 +248,6 @@ class Engine(ActiveObject):
         self.kernel.cancel(self._run_out_timer)
         self._run_out_timer = None
 
-    def on_enter_held(self, **_: Any) -> None:
-        self.board.set_output(Output.MOTOR, False)
-        self.board.set_output(Output.LASER, False)
-
     def on_enter_jammed(self, **_: Any) -> None:
         self._stop_path()
         self.jams += 1
@@ -244,6 +257,46 @@ class Engine(ActiveObject):
         # The interlock ISR has already cut motor, laser and heater; opening the cover
         # is how the user takes every sheet out of the path.
         self._stop_path()
+
+    def on_enter_offline(self, **_: Any) -> None:
+        # Keep the sheets and their imaging requests: the board still holds both, and
+        # when the link is back each sheet comes out delivered or spoiled as it went.
+        self.board.set_output(Output.MOTOR, False)
+        self.board.set_output(Output.LASER, False)
+        self.kernel.cancel(self._pick_timer)
+        self._pick_timer = None
+        self.kernel.cancel(self._run_out_timer)
+        self._run_out_timer = None
+        for sheet in self.sheets:
+            self.kernel.cancel(sheet.feed_deadline)
+            self.kernel.cancel(sheet.exit_deadline)
+            sheet.feed_deadline = sheet.exit_deadline = None
+
+    def _remember_state(self, **_: Any) -> None:
+        self._state_before_offline = self.state
+
+    def _sheets_in_path(self, **_: Any) -> bool:
+        return bool(self.sheets) and self._state_before_offline == "printing"
+
+    def _hold_for_link(self, **_: Any) -> None:
+        """Run the path out: no pickup until every sheet in it has come out or is late
+        by a whole path's travel (then it is a jam)."""
+        self.holds.add(Hold.LINK)
+        whole_path_ns = self._to_feed_ns + self._feed_to_exit_ns + self._sheet_ns
+        for sheet in self.sheets:
+            if sheet.exit is _Edge.COVERING:
+                self._exit_deadline(sheet, whole_path_ns, "exit_trail")
+            elif sheet.feed is _Edge.AHEAD:
+                self._feed_deadline(sheet, whole_path_ns, "feed_lead")
+            else:
+                self._exit_deadline(sheet, whole_path_ns, "exit_lead")
+
+    def _resume_after_link(self, **_: Any) -> None:
+        if self._state_before_offline in ("jammed", "open"):
+            # The operator's part is still to come: a jam stays a jam.
+            self.post("link_jam")
+        self._give_pages_back()
+        self._ask_for_page()
 
     def on_enter_failed(self, **_: Any) -> None:
         self._stop_path()
@@ -342,6 +395,12 @@ class Engine(ActiveObject):
         self.holds.discard(Hold(reason))
         if self.state == "printing" and not self.holds:
             self._schedule_pick()
+
+    def on_enter_held(self, **_: Any) -> None:
+        self.board.set_output(Output.MOTOR, False)
+        self.board.set_output(Output.LASER, False)
+        if Hold.LINK in self.holds:
+            self.post("release", reason=Hold.LINK.value)  # the path has run out
 
     # -- the paper path --------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from firmware._cover import CoverInterlock
+from firmware._cover import CoverInterlock, safety_cut
 from firmware._engine import Engine
 from firmware._fuser import Fuser
 from firmware._jobs import Job, JobStore, pages_from_text, read_job_file
@@ -110,10 +110,15 @@ class Firmware:
         def link_isr(e: IrqEvent) -> None:
             change = e.value
             assert isinstance(change, LinkChange)
-            # Without the link the firmware cannot see the paper path: make the printer
-            # safe as an open cover does, and carry on as if the cover was shut when
-            # the link returns.
-            self.cover.notify(not change.up)
+            # Without the link the firmware can neither see nor drive the board: power
+            # off as the interlock does (the board's own failsafe does the same on its
+            # side), freeze the paper path, and run it out when the link is back.
+            if not change.up:
+                safety_cut(self.board)
+            self.kernel.publish("link_up" if change.up else "link_down", source="firmware",
+                                reason=change.reason)
+            self.engine.post("link_restored" if change.up else "link_lost")
+            self.fuser.post("cover_closed" if change.up else "cover_opened")
 
         irq.attach("feed_sensor", feed_isr)
         irq.attach("exit_sensor", exit_isr)

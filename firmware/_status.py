@@ -24,6 +24,7 @@ Kinds (``detail`` keys in brackets):
 ``jam_cleared``           [pages_requeued]
 ``paper_out``/``paper_loaded``
 ``cover_open``/``cover_closed``
+``link_down``/``link_up``  the link to a serial board was lost / is back [reason]
 ``toner_low``/``toner_empty``/``toner_replaced``  [reading_pct]
 ``fuser_ready``           [reading_c]
 ``fuser_cold``            the fuser fell below its band; no pickup until ``fuser_ready``
