@@ -4,6 +4,7 @@ the ``printer-emu`` CLI.
 """
 
 from emulator._board import Delivery, EmulatedBoard, Probe
+from emulator._harness import PrinterHarness, PrinterTimeout
 from emulator._run import Outcome, PrintRun
 from emulator._scenario import Scenario, ScenarioError, load_scenario
 
@@ -12,6 +13,8 @@ __all__ = [
     "EmulatedBoard",
     "Outcome",
     "PrintRun",
+    "PrinterHarness",
+    "PrinterTimeout",
     "Probe",
     "Scenario",
     "ScenarioError",

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emulator._run import PrintRun
+from emulator._run import BoardObservation, PrintRun
 from emulator._scenario import JobSpec, load_scenario
 from firmware import Job, StatusEvent
 from hal import Board, FaultInjector
@@ -38,13 +38,13 @@ class PrinterHarness:
     """The firmware booted on ``board``; see the module docstring."""
 
     def __init__(self, board: Board, *, seed: int = 0,
-                 run_factory: Callable[[Board, int], PrintRun] | None = None) -> None:
+                 observation: BoardObservation | None = None) -> None:
         self.board = board
         self.scheduler = board.scheduler
-        self.run = run_factory(board, seed) if run_factory else PrintRun(board, seed=seed)
-        self.printer = self.run.printer
         self.seen: list[StatusEvent] = []
-        self.run.status_listeners.append(self.seen.append)
+        self.run = PrintRun(board, seed=seed, observation=observation,
+                            listeners=[self.seen.append])
+        self.printer = self.run.printer
         self._cursor = 0
 
     # -- time --------------------------------------------------------------------------

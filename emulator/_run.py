@@ -69,17 +69,18 @@ class PrintRun:
     """See the module docstring. Make one per run; ``run()`` once."""
 
     def __init__(self, board: Board, *, seed: int, board_name: str | None = None,
-                 observation: BoardObservation | None = None) -> None:
+                 observation: BoardObservation | None = None,
+                 listeners: Iterable[Callable[[StatusEvent], None]] = ()) -> None:
+        """``listeners`` see every status event from the first boot on."""
         self.board = board
         self.scheduler = board.scheduler
         self.seed = seed
         self.board_name = board_name or board.config.name
         self.observation = observation or BoardObservation(board)
         self.start_ns = self.scheduler.now_ns
-        self.printer = Printer(board)
         self.events: list[dict[str, Any]] = []
         self.page_log: list[dict[str, Any]] = []
-        self.status_listeners: list[Callable[[StatusEvent], None]] = []
+        self.status_listeners: list[Callable[[StatusEvent], None]] = list(listeners)
         self.jams = 0
         self.warnings = 0
         self._page_watches: list[_PageWatch] = []
@@ -92,7 +93,8 @@ class PrintRun:
         self.outcome: Outcome | None = None
         self.wall_time_s = 0.0
         self.end_ns: int | None = None
-        self.printer.subscribe(self._on_status)
+        # Last, and subscribed before the first boot: the run sees the boot's own reports.
+        self.printer = Printer(board, listeners=[self._on_status])
 
     # -- setting up ------------------------------------------------------------------
 

@@ -363,6 +363,8 @@ class Engine(ActiveObject):
             # The spooler counts it in flight until it comes back.
             self._spooler.post("pages_back", tasks=[self.next_task])
             self.next_task = None
+            self.kernel.cancel(self._pick_timer)  # its pickup is not coming either
+            self._pick_timer = None
             self._ask_for_page()
             if self.state == "printing":
                 self._maybe_run_out()
@@ -423,6 +425,7 @@ class Engine(ActiveObject):
         self._pick_timer = None
         task = self.next_task
         if task is None or self.holds or not self.fuser_is_ready:
+            self._maybe_run_out()
             return
         if not self.board.read_input(DigitalInput.PAPER_PRESENT):
             # The tray's own report is on its way; do not pick from an empty tray.

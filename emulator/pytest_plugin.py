@@ -1,0 +1,216 @@
+"""printer-emu's pytest plugin: HIL tests that run unchanged on the emulated board and
+on serial devices. Registered through the ``pytest11`` entry point; installing the
+project is enough.
+
+Everything it adds is namespaced ``printer``, so it does not clash with other
+plugins' ``target``, ``port`` or ``dut``:
+
+* options: ``--printer-board NAME|PATH`` (default ``devkit``), ``--printer-port URL``
+  (a serial device instead of the in-process emulated board), ``--printer-serve
+  pty|tcp|rfc2217`` (start a virtual device, one per xdist worker, and test over it),
+  ``--printer-seed N``, ``--printer-trace-dir DIR``;
+* fixtures: ``printer_board`` (the board), ``printer`` (a :class:`PrinterHarness`: the
+  firmware booted and idle on the chosen board), ``printer_faults`` (the board's fault
+  injection; the test is skipped where the board has none);
+* marker: ``printer_caps("faults", ...)``: skip, with the reason, on a board that lacks
+  a capability.
+
+A failing test's report gets a ``printer`` section: the active objects' states, the last
+events, and the path of a trace of the run (JSONL, every interrupt, state change and
+request). Device ports are locked while a test uses them (no two workers on one device)
+and released however the test ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from boards import BoardConfig, load_board
+from emulator._harness import PrinterHarness
+from emulator._trace import TraceRecorder
+from hal import Board, FaultInjector, Scheduler
+
+_DEFAULT_BOARD = "devkit"
+_LOCK_WAIT_S = 60.0
+_TRACE_RING = 20_000
+_HARNESS_KEY = pytest.StashKey[PrinterHarness]()
+_TRACE_KEY = pytest.StashKey[TraceRecorder]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("printer", "printer-emu hardware-in-the-loop")
+    group.addoption("--printer-board", default=None, metavar="NAME|PATH",
+                    help=f"board file or shipped board name (default {_DEFAULT_BOARD})")
+    group.addoption("--printer-port", default=None, metavar="URL",
+                    help="run on the serial device at URL (a device path, socket://, "
+                         "rfc2217://) instead of the in-process emulated board")
+    group.addoption("--printer-serve", default=None, choices=("pty", "tcp", "rfc2217"),
+                    help="start a virtual device (printer-emu serve) for this session, "
+                         "one per xdist worker, and run on it")
+    group.addoption("--printer-seed", default=0, type=int, metavar="N",
+                    help="seed of the emulated board's random draws (default 0)")
+    group.addoption("--printer-trace-dir", default=None, metavar="DIR",
+                    help="where the traces of failing tests are written "
+                         "(default: the test's tmp_path)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "printer_caps(*caps): run only on a printer board offering every capability "
+        "named (e.g. 'faults'); skipped with the reason elsewhere",
+    )
+
+
+# -- the board ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def printer_board_config(request: pytest.FixtureRequest) -> BoardConfig:
+    """The board file the session tests against."""
+    return load_board(request.config.getoption("--printer-board") or _DEFAULT_BOARD)
+
+
+@pytest.fixture(scope="session")
+def printer_device_url(request: pytest.FixtureRequest,
+                       printer_board_config: BoardConfig) -> Iterator[str | None]:
+    """The serial device's URL, or None for the in-process emulated board. With
+    ``--printer-serve`` a virtual device is started for this worker and stopped at the
+    end of the session."""
+    port = request.config.getoption("--printer-port")
+    serve = request.config.getoption("--printer-serve")
+    if port and serve:
+        raise pytest.UsageError("give --printer-port or --printer-serve, not both")
+    if serve:
+        from emulator._serve_process import ServeProcess
+
+        with ServeProcess(printer_board_config.source, transport=serve) as device:
+            yield device.url
+        return
+    yield port
+
+
+@contextlib.contextmanager
+def _port_lock(url: str) -> Iterator[None]:
+    """An exclusive lock on a device for the duration of a test. The lock is a flock on
+    a file in the temp dir: the kernel releases it when the holder dies, so a crashed
+    worker never leaves a stale lock behind."""
+    lock_dir = Path(tempfile.gettempdir()) / "printer-emu-locks"
+    lock_dir.mkdir(exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", url)[-60:]
+    digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+    handle: IO[str] = open(lock_dir / f"{name}-{digest}.lock", "w")  # noqa: SIM115
+    try:
+        deadline = time.monotonic() + _LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise pytest.fail.Exception(
+                        f"printer device {url} stayed locked by another test for "
+                        f"{_LOCK_WAIT_S:g} s") from None
+                time.sleep(0.05)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing releases the flock
+
+
+@pytest.fixture
+def printer_board(request: pytest.FixtureRequest, printer_board_config: BoardConfig,
+                  printer_device_url: str | None) -> Iterator[Board]:
+    """A board to test on: the emulated board in virtual time, or the serial device
+    (locked for this test, connected afresh, closed afterwards)."""
+    if printer_device_url is None:
+        from emulator._board import EmulatedBoard
+
+        seed = request.config.getoption("--printer-seed")
+        yield EmulatedBoard(printer_board_config, Scheduler(), seed=seed)
+        return
+    from hal._serial_board import SerialBoard
+
+    with _port_lock(printer_device_url):
+        board = SerialBoard(printer_device_url, printer_board_config)
+        try:
+            board.power_cycle()
+            yield board
+        finally:
+            board.close()
+
+
+def _skip_for_caps(request: pytest.FixtureRequest, board: Board) -> None:
+    for marker in request.node.iter_markers("printer_caps"):
+        missing = [cap for cap in marker.args if cap not in board.capabilities]
+        if missing:
+            pytest.skip(f"board {board.config.name} lacks {', '.join(missing)} "
+                        f"(has: {', '.join(sorted(board.capabilities)) or 'nothing extra'})")
+
+
+@pytest.fixture
+def printer(request: pytest.FixtureRequest, printer_board: Board) -> PrinterHarness:
+    """The firmware booted and idle on ``printer_board``."""
+    _skip_for_caps(request, printer_board)
+    harness = PrinterHarness(printer_board, seed=request.config.getoption("--printer-seed"))
+    recorder = TraceRecorder(ring_size=_TRACE_RING)
+    recorder.attach_run(harness.run)
+    recorder.start()
+    request.node.stash[_HARNESS_KEY] = harness
+    request.node.stash[_TRACE_KEY] = recorder
+    harness.boot()
+    return harness
+
+
+@pytest.fixture
+def printer_faults(request: pytest.FixtureRequest, printer_board: Board) -> FaultInjector:
+    """The board's fault injection (simulation commands on a virtual serial device)."""
+    faults = printer_board.faults
+    if faults is None:
+        pytest.skip(f"board {printer_board.config.name} cannot inject faults")
+    return faults
+
+
+# -- failure reports ----------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    harness = item.stash.get(_HARNESS_KEY, None)
+    recorder = item.stash.get(_TRACE_KEY, None)
+    if harness is None or recorder is None:
+        return report
+    if report.when == "call" and report.failed:
+        trace_path = _write_trace(item, recorder)
+        report.sections.append(
+            ("printer", f"{harness.describe()}\ntrace of the run: {trace_path}"))
+    if report.when == "teardown":
+        recorder.stop()
+    return report
+
+
+def _write_trace(item: pytest.Item, recorder: TraceRecorder) -> Path:
+    trace_dir_opt = item.config.getoption("--printer-trace-dir")
+    if trace_dir_opt:
+        trace_dir = Path(trace_dir_opt)
+    else:
+        trace_dir = Path(tempfile.gettempdir()) / "printer-emu-traces"
+    trace_dir.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", item.nodeid)[-120:]
+    path = trace_dir / f"{safe}.jsonl"
+    with path.open("w") as f:
+        recorder.write_tail(f)
+    return path

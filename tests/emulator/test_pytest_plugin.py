@@ -1,0 +1,104 @@
+"""The pytest plugin's own contract, checked by running pytest inside pytest."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+_PASSING = """
+from emulator import PrinterHarness
+
+def test_prints(printer: PrinterHarness) -> None:
+    job = printer.submit(pages=3)
+    printer.run_until_idle(timeout_s=60)
+    assert job.delivered == 3
+"""
+
+_FAILING = """
+from emulator import PrinterHarness
+
+def test_expects_too_much(printer: PrinterHarness) -> None:
+    printer.submit(pages=2)
+    printer.run_until_idle(timeout_s=60)
+    assert printer.delivered_pages() == []
+"""
+
+
+def test_fixtures_run_a_job_on_the_emulated_board(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(_PASSING)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_options_are_namespaced(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines([
+        "*--printer-board=NAME|PATH*", "*--printer-port=URL*", "*--printer-seed=N*",
+    ])
+
+
+def test_a_failing_test_reports_states_events_and_a_trace(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(_FAILING)
+    trace_dir = pytester.path / "traces"
+    result = pytester.runpytest("-p", "no:cacheprovider", f"--printer-trace-dir={trace_dir}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*- printer -*", "states: cover=closed, fuser=*engine=standby*",
+        "*page_delivered job=1 page=2*", "trace of the run: *traces*.jsonl",
+    ])
+    traces = list(trace_dir.glob("*.jsonl"))
+    assert len(traces) == 1 and traces[0].stat().st_size > 0
+
+
+def test_printer_caps_skips_with_the_reason(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+import pytest
+
+@pytest.mark.printer_caps("teleport")
+def test_needs_teleport(printer) -> None:
+    raise AssertionError("must not run")
+""")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*lacks teleport*"])
+
+
+def test_the_board_option_picks_the_board(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+def test_board(printer_board) -> None:
+    assert printer_board.config.name == "lp-2000"
+""")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--printer-board=lp-2000")
+    result.assert_outcomes(passed=1)
+
+
+def test_an_unknown_board_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(printer): pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--printer-board=lp-9")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*unknown board 'lp-9'*"])
+
+
+def test_a_device_port_is_locked_while_used_and_released_after_a_crash() -> None:
+    import fcntl
+
+    from emulator import pytest_plugin
+
+    url = "socket://127.0.0.1:1/lock-test"
+
+    def held_elsewhere() -> bool:
+        lock_dir = pytest_plugin.Path(pytest_plugin.tempfile.gettempdir()) / "printer-emu-locks"
+        (path,) = [p for p in lock_dir.glob("*.lock") if "lock-test" in p.name]
+        with path.open("w") as other:
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(other, fcntl.LOCK_UN)
+            return False
+
+    with pytest.raises(RuntimeError), pytest_plugin._port_lock(url):
+        assert held_elsewhere()
+        raise RuntimeError("the test crashed")
+    assert not held_elsewhere()
