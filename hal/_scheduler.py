@@ -153,6 +153,12 @@ class WallClock(Clock):
         return True
 
 
+def _bad_schedule(delay_ns: int, priority: int) -> str:
+    if delay_ns < 0:
+        return f"delay_ns must be >= 0, got {delay_ns}"
+    return f"priority must be within [0, {_PRIORITY_LIMIT}), got {priority}"
+
+
 def _nothing() -> None:
     return None
 
@@ -169,8 +175,6 @@ class Scheduler:
         self._seq = 0
         self._tail: Timer = [-1, 0, None]
         """The entry pushed last: a new entry with its key joins it as a follower."""
-        self._running_key = -1
-        """The key being run: an entry at or before it may already be off the heap."""
         self._now_ns = 0
         self._entry_queue: deque[Callback] = deque()
         self._wakeup = threading.Event()
@@ -202,18 +206,18 @@ class Scheduler:
         self, delay_ns: int, callback: Callback, priority: int = PRIORITY_NORMAL
     ) -> Timer:
         """Run ``callback()`` ``delay_ns`` from now. ``delay_ns`` must be >= 0."""
-        # The hottest function of the project: kept flat on purpose.
-        if delay_ns < 0:
-            raise ValueError(f"delay_ns must be >= 0, got {delay_ns}")
-        # Literals, not the module's names: a global lookup costs as much as the shift.
-        if priority & -64:  # -_PRIORITY_LIMIT: outside [0, 64)
-            raise ValueError(f"priority must be within [0, {_PRIORITY_LIMIT}), got {priority}")
+        # The hottest function of the project: kept flat on purpose, and with literals,
+        # not the module's names (a global lookup costs as much as the shift).
+        if delay_ns < 0 or priority & -64:  # -_PRIORITY_LIMIT: priority outside [0, 64)
+            raise ValueError(_bad_schedule(delay_ns, priority))
         t_ns = (self.clock.now_ns(self) if self._wall else self._now_ns) + delay_ns
         key = t_ns << 6 | priority  # _PRIORITY_BITS
         seq = self._seq = self._seq + 1
         timer: Timer = [key, seq, callback]
+        # Ride on the last entry pushed if it has this key. Only for a future instant:
+        # every entry already taken off the heap is at or before now.
         tail = self._tail
-        if key == tail[0] and key > self._running_key:
+        if delay_ns and key == tail[0]:
             tail.append(timer)
         else:
             heappush(self._heap, timer)
@@ -367,7 +371,6 @@ class Scheduler:
                 if key > deadline_key:
                     heappush(heap, entry)
                     return False
-                self._running_key = key
                 self._now_ns = key >> 6  # _PRIORITY_BITS
                 if len(entry) > 3:
                     ran, reached = self._run_group(entry, predicate)
@@ -423,7 +426,6 @@ class Scheduler:
             if not heap or heap[0] is not entry:
                 continue
             heappop(heap)
-            self._running_key = entry[_KEY]
             self._now_ns = clock.now_ns(self) if wall else t_ns
             ran, reached = self._run_group(entry, predicate)
             self.events_run += ran
