@@ -1,0 +1,103 @@
+"""A virtual device in a child process: ``printer-emu serve`` started, its address read,
+and stopped again — for the HIL plugin's ``--printer-serve`` and for tests.
+
+Bounded everywhere: the first line must come within ``start_timeout_s``; stopping sends
+SIGTERM, then SIGKILL after ``stop_timeout_s``. The child is always reaped.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+_TRANSPORT_ARGS = {
+    "pty": ["--pty"],
+    "tcp": ["--tcp", "127.0.0.1:0"],
+    "rfc2217": ["--rfc2217", "127.0.0.1:0"],
+}
+
+
+class ServeError(RuntimeError):
+    """The virtual device did not start; the message carries what it said."""
+
+
+class ServeProcess:
+    """``with ServeProcess("devkit", transport="pty") as device: device.url``."""
+
+    def __init__(self, board: str | Path, *, transport: str = "pty",
+                 extra_args: list[str] | None = None, start_timeout_s: float = 15.0,
+                 stop_timeout_s: float = 5.0) -> None:
+        if transport not in _TRANSPORT_ARGS:
+            raise ValueError(f"transport must be one of {', '.join(_TRANSPORT_ARGS)}")
+        self.args = [sys.executable, "-m", "emulator", "serve", "--board", str(board),
+                     *_TRANSPORT_ARGS[transport], *(extra_args or [])]
+        self._start_timeout_s = start_timeout_s
+        self._stop_timeout_s = stop_timeout_s
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def __enter__(self) -> ServeProcess:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def start(self) -> str:
+        self.process = subprocess.Popen(
+            self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True,
+        )
+        try:
+            self.url = self._first_line()
+        except BaseException:
+            self.stop()
+            raise
+        return self.url
+
+    def _first_line(self) -> str:
+        process = self.process
+        assert process is not None and process.stdout is not None
+        deadline = time.monotonic() + self._start_timeout_s
+        buffer = b""
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            while b"\n" not in buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ServeError(f"{' '.join(self.args[2:])}: no address within "
+                                     f"{self._start_timeout_s:g} s")
+                if not selector.select(remaining):
+                    continue
+                chunk = os.read(process.stdout.fileno(), 4096)
+                if not chunk:
+                    _, err = process.communicate(timeout=self._stop_timeout_s)
+                    said = err.decode(errors="replace").strip().splitlines()
+                    raise ServeError(said[-1] if said else
+                                     f"printer-emu serve exited with {process.returncode}")
+                buffer += chunk
+        return buffer.split(b"\n", 1)[0].decode().strip()
+
+    def stop(self) -> int | None:
+        """Stop the device (SIGTERM, then SIGKILL); returns its exit status."""
+        process = self.process
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=self._stop_timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+        return process.returncode
