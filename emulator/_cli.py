@@ -17,7 +17,7 @@ from pathlib import Path
 from rich.console import Console
 
 from boards import BoardFileError, available_boards, load_board
-from emulator import _diagram, _plot
+from emulator import _diagram, _plot, _serve
 from emulator._run import Outcome, PrintRun
 from emulator._scenario import JobSpec, Scenario, ScenarioError, load_scenario
 from emulator._trace import TraceError, add_trace_option, trace_run
@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_run(sub)
     _add_boards(sub)
+    _serve.register(sub)
     _diagram.register(sub)
     _plot.register(sub)
     # `flash` parses its own arguments (main() hands them over); listed here for --help.

@@ -1,0 +1,802 @@
+"""``printer-emu serve``: the virtual device on a pty, a TCP port or RFC 2217.
+
+Usage::
+
+    printer-emu serve [--board NAME] [--pty | --tcp [HOST:]PORT | --rfc2217 [HOST:]PORT]
+                      [--bind ADDR] [--baud N] [--trace FILE] [--flash FILE] [--no-sim]
+                      [--seed N] [--verbose]
+
+An :class:`~emulator._board.EmulatedBoard` runs on a :class:`~hal.Scheduler` with a
+:class:`~hal.WallClock`, behind the device end of the serial protocol
+(:class:`~emulator._device.VirtualDevice`). The first line on stdout, flushed, is where a
+host connects: the pty's path (``/dev/pts/N``), ``socket://127.0.0.1:PORT`` or
+``rfc2217://127.0.0.1:PORT`` (port 0 asks for a free port; the real one is printed).
+Sockets bind 127.0.0.1 unless ``--bind`` (or a host in ``--tcp``/``--rfc2217``) says
+otherwise. Nothing else is written to stdout; logs go to stderr.
+
+Threads: the scheduler's thread runs the board and the device (it writes to the line
+itself); one I/O thread per connection reads and hands bytes to it with
+``post_threadsafe``; with ``--baud`` a writer thread paces what the device sends; the
+main thread waits for SIGINT/SIGTERM and shuts everything down (exit status 0).
+
+Transports:
+
+* ``--pty`` (the default): a raw pty; the host opens the printed path. A client that
+  closes the pty is noticed (the master reads EIO) and ends the session (the device
+  makes itself safe); what the device would write meanwhile is dropped, not left for the
+  next client. The next client gets a fresh session (a new HELLO), as does a host that
+  sends a new HELLO on the open pty.
+* ``--tcp``: one client at a time (others wait in the listen backlog until it leaves);
+  each connection is a fresh session. A client that disconnects does not stop the server.
+* ``--rfc2217``: the TCP server speaking Telnet/RFC 2217 through pyserial's
+  ``serial.rfc2217.PortManager``, so ``serial.serial_for_url("rfc2217://...")`` works.
+  Line settings a client asks for (baud rate, parity, ...) are acknowledged and ignored:
+  ``--baud`` alone paces the line.
+
+``--baud N`` paces bytes at the line rate of a UART (N/10 bytes a second, 8N1) in both
+directions, so timing and timeouts behave as on a real line; the device's link timers
+are sized for it. ``--trace FILE`` records the board (VCD or JSONL, by extension).
+``--flash FILE`` gives the device an MCUboot flash in ``FILE`` (created erased): SMP
+lines on the same port reach it (``printer-emu flash --port ...``), and an SMP reset
+reboots the device. ``--no-sim`` makes a device without the simulation commands (as a
+real one: its HELLO does not announce ``"sim"``).
+
+User mistakes (an unknown board, an address in use, a bad ``--baud``) are one line on
+stderr and exit status 2.
+
+Wiring into the CLI (``emulator/_cli.py``, in ``build_parser``)::
+
+    from emulator._serve import register as _register_serve
+    _register_serve(sub)
+
+``python -m emulator._serve ...`` runs the same command stand-alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import termios
+import threading
+import time
+import tty
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from hal import Scheduler, WallClock
+
+if TYPE_CHECKING:
+    from emulator._device import VirtualDevice
+
+_log = logging.getLogger("printer_emu.serve")
+
+DEFAULT_BOARD = "lp-2000"
+DEFAULT_HOST = "127.0.0.1"
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+_POLL_S = 0.02
+"""How often I/O threads look at the stop flag (reads return at once when data comes)."""
+_READ_BYTES = 65536
+_WRITE_STALL_S = 0.5
+"""How long a write waits for a reader that does not read before the bytes are dropped
+(a UART drops them too; the link retransmits)."""
+_PACE_SLICE_S = 0.002
+"""With --baud, bytes move in slices of this much line time."""
+_IAC = b"\xff"
+_DESCRIPTION = (
+    "Run an emulated board behind the serial board protocol on a pty, a TCP port or "
+    "RFC 2217; the first line on stdout says where to connect."
+)
+
+
+class ServeError(Exception):
+    """A user's mistake: one line on stderr, exit status 2."""
+
+
+# -- options ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    board: str = DEFAULT_BOARD
+    transport: str = "pty"
+    """``pty``, ``tcp`` or ``rfc2217``."""
+    host: str = DEFAULT_HOST
+    port: int = 0
+    baud: int | None = None
+    trace: Path | None = None
+    flash: Path | None = None
+    sim: bool = True
+    seed: int = 0
+    verbose: bool = False
+
+
+def _parse_address(text: str, what: str) -> tuple[str | None, int]:
+    """``PORT``, ``HOST:PORT`` or ``[V6HOST]:PORT``."""
+    host: str | None = None
+    port_text = text
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0 or not text[close + 1 :].startswith(":"):
+            raise ServeError(f"{what}: expected [HOST]:PORT, got {text!r}")
+        host, port_text = text[1:close], text[close + 2 :]
+    elif ":" in text:
+        host, port_text = text.rsplit(":", 1)
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ServeError(f"{what}: expected [HOST:]PORT, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ServeError(f"{what}: port must be in 0..65535, got {port}")
+    return (host or None), port
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``serve`` options, on any parser."""
+    p.add_argument(
+        "--board", default=DEFAULT_BOARD, help=f"board name or TOML path (default {DEFAULT_BOARD})"
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--pty", action="store_true", help="serve on a new pty and print its path (the default)"
+    )
+    where.add_argument(
+        "--tcp",
+        metavar="[HOST:]PORT",
+        help="serve on a TCP port (0: any free port) and print socket://...",
+    )
+    where.add_argument(
+        "--rfc2217",
+        metavar="[HOST:]PORT",
+        help="serve RFC 2217 on a TCP port and print rfc2217://...",
+    )
+    p.add_argument("--bind", metavar="ADDR", help=f"address to listen on (default {DEFAULT_HOST})")
+    p.add_argument(
+        "--baud",
+        type=int,
+        metavar="N",
+        help="pace bytes like a UART at N baud (N/10 bytes a second, both ways)",
+    )
+    p.add_argument("--trace", type=Path, metavar="FILE", help="trace the board (.vcd, .jsonl)")
+    p.add_argument(
+        "--flash",
+        type=Path,
+        metavar="FILE",
+        help="MCUboot flash file (created erased); enables SMP on the port",
+    )
+    p.add_argument(
+        "--no-sim",
+        dest="sim",
+        action="store_false",
+        help="do not offer the simulation commands (as a real device)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the board's random draws")
+    p.add_argument("-v", "--verbose", action="store_true", help="log sessions on stderr")
+
+
+def options_from(args: argparse.Namespace) -> ServeOptions:
+    """Check the parsed arguments; raises :class:`ServeError`."""
+    transport, address = "pty", None
+    if args.tcp is not None:
+        transport, address = "tcp", _parse_address(args.tcp, "--tcp")
+    elif args.rfc2217 is not None:
+        transport, address = "rfc2217", _parse_address(args.rfc2217, "--rfc2217")
+    host = args.bind or DEFAULT_HOST
+    port = 0
+    if address is not None:
+        given, port = address
+        if given is not None:
+            if args.bind is not None and args.bind != given:
+                raise ServeError(f"--bind {args.bind} contradicts --{transport} {given}:{port}")
+            host = given
+    elif args.bind is not None:
+        raise ServeError("--bind needs --tcp or --rfc2217")
+    if args.baud is not None and not 0 < args.baud <= 100_000_000:
+        raise ServeError(f"--baud: expected a rate in 1..100000000, got {args.baud}")
+    return ServeOptions(
+        board=args.board,
+        transport=transport,
+        host=host,
+        port=port,
+        baud=args.baud,
+        trace=args.trace,
+        flash=args.flash,
+        sim=args.sim,
+        seed=args.seed,
+        verbose=args.verbose,
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``serve`` subcommand to ``printer-emu``'s subparsers."""
+    p = subparsers.add_parser(
+        "serve",
+        help="serve an emulated board as a serial device (pty, TCP, RFC 2217)",
+        description=_DESCRIPTION,
+    )
+    add_arguments(p)
+    p.set_defaults(handler=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        return serve(options_from(args))
+    except ServeError as exc:
+        print(f"printer-emu: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ServeError(message)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m emulator._serve``: the ``serve`` command on its own."""
+    parser = _Parser(prog="printer-emu serve", description=_DESCRIPTION)
+    add_arguments(parser)
+    try:
+        args = parser.parse_args(argv)
+        return serve(options_from(args))
+    except ServeError as exc:
+        print(f"printer-emu: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+# -- line pacing -----------------------------------------------------------------------
+
+
+class _Pacer:
+    """One direction of a UART: bytes cannot cross faster than ``rate`` bytes a second."""
+
+    def __init__(self, rate_bytes_per_s: float) -> None:
+        self.rate = rate_bytes_per_s
+        self.slice_bytes = max(1, int(rate_bytes_per_s * _PACE_SLICE_S))
+        self._free_at = 0.0
+
+    def restart(self) -> None:
+        self._free_at = 0.0
+
+    def cross(self, size_bytes: int) -> None:
+        """Sleep until ``size_bytes`` more have crossed the line (absolute deadlines, so
+        sleep overshoot does not accumulate)."""
+        now = time.monotonic()
+        self._free_at = max(self._free_at, now) + size_bytes / self.rate
+        delay = self._free_at - now
+        if delay > 0:
+            time.sleep(delay)
+
+
+class _PacedWriter:
+    """A thread that writes what the device sends at the line rate."""
+
+    def __init__(self, rate_bytes_per_s: float) -> None:
+        self._pacer = _Pacer(rate_bytes_per_s)
+        self._queue: deque[tuple[Callable[[bytes], None], bytes] | None] = deque()
+        self._ready = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="serve-paced-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, sink: Callable[[bytes], None], data: bytes) -> None:
+        with self._ready:
+            self._queue.append((sink, data))
+            self._ready.notify()
+
+    def close(self) -> None:
+        with self._ready:
+            self._queue.clear()
+            self._queue.append(None)
+            self._ready.notify()
+        self._thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        size = self._pacer.slice_bytes
+        while True:
+            with self._ready:
+                while not self._queue:
+                    self._ready.wait()
+                item = self._queue.popleft()
+            if item is None:
+                return
+            sink, data = item
+            for start in range(0, len(data), size):
+                piece = data[start : start + size]
+                self._pacer.cross(len(piece))
+                sink(piece)
+
+
+# -- connections --------------------------------------------------------------------------
+
+
+class _Connection:
+    """One client's byte stream (the scheduler's thread writes, an I/O thread reads)."""
+
+    name = "connection"
+
+    def send(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+def _write_fd(fd: int, data: bytes) -> bool:
+    """Write all of ``data`` to a non-blocking fd; False if it had to be dropped (no
+    reader, or one that has not read for :data:`_WRITE_STALL_S`)."""
+    view = memoryview(data)
+    deadline = 0.0
+    while view:
+        try:
+            written = os.write(fd, view)
+        except BlockingIOError:
+            now = time.monotonic()
+            if not deadline:
+                deadline = now + _WRITE_STALL_S
+            elif now >= deadline:
+                return False
+            select.select([], [fd], [], deadline - now)
+            continue
+        except OSError:
+            return False  # EIO: nobody has the pty open; EBADF: closed meanwhile
+        view = view[written:]
+    return True
+
+
+class _PtyConnection(_Connection):
+    name = "pty"
+
+    def __init__(self, master: int) -> None:
+        self.fd = master
+        self.dropped_bytes = 0
+
+    def send(self, data: bytes) -> None:
+        if not _write_fd(self.fd, data):
+            self.dropped_bytes += len(data)
+
+    def close(self) -> None:
+        # The pty stays; what was written after the client left must not greet the next.
+        with contextlib.suppress(OSError):
+            termios.tcflush(self.fd, termios.TCOFLUSH)
+
+
+class _SocketConnection(_Connection):
+    def __init__(self, sock: socket.socket, peer: str, rfc2217: bool) -> None:
+        self.sock = sock
+        self.name = peer
+        self.rfc2217 = rfc2217
+        self.port_manager: Any = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def send(self, data: bytes) -> None:
+        if self.rfc2217:
+            data = data.replace(_IAC, _IAC + _IAC)
+        self.write(data)
+
+    def write(self, data: bytes) -> None:
+        """Raw bytes to the socket; thread-safe (RFC 2217's PortManager calls it from the
+        reader thread for Telnet negotiation)."""
+        with self._lock:
+            if self._closed:
+                return
+            view = memoryview(data)
+            deadline = 0.0
+            while view:
+                try:
+                    sent = self.sock.send(view)
+                except BlockingIOError:
+                    now = time.monotonic()
+                    if not deadline:
+                        deadline = now + _WRITE_STALL_S
+                    elif now >= deadline:
+                        return
+                    select.select([], [self.sock], [], deadline - now)
+                    continue
+                except OSError:
+                    return  # the peer is gone; the reader sees it and ends the session
+                view = view[sent:]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.close()
+
+
+class _PortState:
+    """The serial port behind RFC 2217's PortManager: settings a client sets and reads
+    back, modem lines that are always ready. Nothing here touches the device."""
+
+    name = "printer-emu"
+
+    def __init__(self, baudrate: int) -> None:
+        self.baudrate = baudrate
+        self.bytesize = 8
+        self.parity = "N"
+        self.stopbits = 1
+        self.xonxoff = False
+        self.rtscts = False
+        self.break_condition = False
+        self.dtr = True
+        self.rts = True
+        self.cts = True
+        self.dsr = True
+        self.ri = False
+        self.cd = True
+
+    def reset_input_buffer(self) -> None:
+        return None
+
+    def reset_output_buffer(self) -> None:
+        return None
+
+
+def _rfc2217_data(port_manager: Any, data: bytes) -> bytes:
+    """The serial data in what an RFC 2217 client sent (Telnet commands answered by the
+    PortManager). Bytes between IACs skip pyserial's per-byte filter."""
+    from serial.rfc2217 import M_NORMAL
+
+    out = bytearray()
+    pos, n = 0, len(data)
+    while pos < n:
+        if port_manager.mode == M_NORMAL and port_manager.suboption is None:
+            iac = data.find(_IAC, pos)
+            if iac < 0:
+                out += data[pos:]
+                break
+            out += data[pos:iac]
+            pos = iac
+        out += b"".join(port_manager.filter(data[pos : pos + 1]))
+        pos += 1
+    return bytes(out)
+
+
+# -- servers -------------------------------------------------------------------------------
+
+
+class _Server:
+    """Moves bytes between connections and the device. The device and ``_conn`` belong
+    to the scheduler's thread; I/O threads reach them only through ``post_threadsafe``."""
+
+    url = ""
+
+    def __init__(self, device: VirtualDevice, scheduler: Scheduler, baud: int | None) -> None:
+        self._device = device
+        self._scheduler = scheduler
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._conn: _Connection | None = None
+        rate = baud / 10 if baud else None  # 8N1: ten bits a byte
+        self._in_pacer = _Pacer(rate) if rate else None
+        self._writer = _PacedWriter(rate) if rate else None
+        self._read_bytes = self._in_pacer.slice_bytes if self._in_pacer else _READ_BYTES
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=2.0)
+        if self._writer is not None:
+            self._writer.close()
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    # I/O threads call these; the work runs on the scheduler's thread.
+
+    def _post_made(self, conn: _Connection) -> None:
+        if self._in_pacer is not None:
+            self._in_pacer.restart()
+        self._scheduler.post_threadsafe(partial(self._on_made, conn))
+
+    def _post_lost(self, conn: _Connection) -> None:
+        self._scheduler.post_threadsafe(partial(self._on_lost, conn))
+
+    def _post_data(self, data: bytes) -> None:
+        if self._in_pacer is not None:
+            self._in_pacer.cross(len(data))
+        self._scheduler.post_threadsafe(partial(self._device.receive, data))
+
+    # The scheduler's thread.
+
+    def _on_made(self, conn: _Connection) -> None:
+        _log.info("client connected (%s)", conn.name)
+        self._conn = conn
+        self._device.connection_made(self._send)
+
+    def _on_lost(self, conn: _Connection) -> None:
+        if self._conn is conn:
+            _log.info("client gone (%s)", conn.name)
+            self._conn = None
+            self._device.connection_lost()
+        conn.close()
+
+    def _send(self, data: bytes) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        if self._writer is not None:
+            self._writer.put(conn.send, data)
+        else:
+            conn.send(data)
+
+
+class _PtyServer(_Server):
+    def __init__(self, device: VirtualDevice, scheduler: Scheduler, baud: int | None) -> None:
+        super().__init__(device, scheduler, baud)
+        master, slave = os.openpty()
+        self.path = os.ttyname(slave)
+        # Raw on the master: the pair's line discipline (no echo, no CR/LF translation)
+        # stays raw for every client that opens the slave after we close ours. We keep no
+        # slave open, so a client that closes it shows as EIO on the master.
+        tty.setraw(master)
+        os.close(slave)
+        os.set_blocking(master, False)
+        self._master = master
+        self._pty = _PtyConnection(master)
+        self.url = self.path
+
+    def start(self) -> None:
+        self._spawn(self._read_loop, "serve-pty-reader")
+
+    def close(self) -> None:
+        super().close()
+        with contextlib.suppress(OSError):
+            os.close(self._master)
+
+    def _read_loop(self) -> None:
+        fd, conn, stop = self._master, self._pty, self._stop
+        connected = False
+        while not stop.is_set():
+            try:
+                ready, _, _ = select.select([fd], [], [], _POLL_S)
+            except (OSError, ValueError):
+                return
+            if not ready:
+                if not connected:  # the slave is open and quiet: a client is there
+                    connected = True
+                    self._post_made(conn)
+                continue
+            try:
+                data = os.read(fd, self._read_bytes)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                if exc.errno not in (errno.EIO, errno.EINTR):
+                    _log.error("pty read failed: %s", exc)
+                    return
+                data = b""
+            if not data:  # no client has the slave open
+                if connected:
+                    connected = False
+                    conn.close()
+                    self._post_lost(conn)
+                stop.wait(_POLL_S)
+                continue
+            if not connected:
+                connected = True
+                self._post_made(conn)
+            self._post_data(data)
+
+
+class _TcpServer(_Server):
+    def __init__(
+        self,
+        device: VirtualDevice,
+        scheduler: Scheduler,
+        baud: int | None,
+        host: str,
+        port: int,
+        rfc2217: bool,
+    ) -> None:
+        super().__init__(device, scheduler, baud)
+        self._rfc2217 = rfc2217
+        self._baud = baud or 115200
+        try:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            self._listener = socket.create_server((host, port), family=family, backlog=4)
+        except OSError as exc:
+            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        bound_host, bound_port = self._listener.getsockname()[:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        self.url = f"{'rfc2217' if rfc2217 else 'socket'}://{shown}:{bound_port}"
+        self._current: _SocketConnection | None = None
+
+    def start(self) -> None:
+        self._spawn(self._accept_loop, "serve-tcp")
+
+    def close(self) -> None:
+        super().close()
+        if self._current is not None:
+            self._current.close()
+        self._listener.close()
+
+    def _accept_loop(self) -> None:
+        listener, stop = self._listener, self._stop
+        while not stop.is_set():
+            try:
+                ready, _, _ = select.select([listener], [], [], _POLL_S)
+                if not ready:
+                    continue
+                sock, peer = listener.accept()
+            except OSError:
+                if stop.is_set():
+                    return
+                continue
+            sock.setblocking(False)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = _SocketConnection(sock, f"{peer[0]}:{peer[1]}", self._rfc2217)
+            self._current = conn
+            if self._rfc2217:
+                from serial.rfc2217 import PortManager
+
+                # Its constructor starts the Telnet negotiation through conn.write.
+                conn.port_manager = PortManager(_PortState(self._baud), conn)
+            self._post_made(conn)
+            try:
+                self._read_socket(conn)
+            finally:
+                self._post_lost(conn)  # the scheduler's thread closes it
+                self._current = None
+
+    def _read_socket(self, conn: _SocketConnection) -> None:
+        sock, stop, pm = conn.sock, self._stop, conn.port_manager
+        while not stop.is_set():
+            try:
+                ready, _, _ = select.select([sock], [], [], _POLL_S)
+                if not ready:
+                    continue
+                data = sock.recv(self._read_bytes)
+            except BlockingIOError:
+                continue
+            except (OSError, ValueError):
+                return
+            if not data:
+                return  # the client closed the connection
+            if pm is not None:
+                data = _rfc2217_data(pm, data)
+                if not data:
+                    continue
+            self._post_data(data)
+
+
+# -- the process -------------------------------------------------------------------------
+
+
+def serve(options: ServeOptions) -> int:
+    """Run the server until SIGINT or SIGTERM; the exit status. Raises
+    :class:`ServeError` for a user's mistake, before anything is printed on stdout."""
+    from boards import BoardFileError, load_board
+    from emulator._board import EmulatedBoard
+    from emulator._device import VirtualDevice
+
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO if options.verbose else logging.WARNING,
+        format="printer-emu serve: %(message)s",
+    )
+    try:
+        config = load_board(options.board)
+    except BoardFileError as exc:
+        raise ServeError(str(exc)) from None
+
+    flash = None
+    if options.flash is not None:
+        from emulator._flash_device import FlashDevice
+        from emulator._flash_storage import FlashError
+
+        try:
+            flash = FlashDevice(options.flash)
+        except (OSError, ValueError, FlashError) as exc:
+            raise ServeError(f"--flash {options.flash}: {exc}") from None
+
+    scheduler = Scheduler(WallClock())
+    board = EmulatedBoard(config, scheduler, seed=options.seed)
+    recorder = None
+    server: _Server | None = None
+    device = None
+    try:
+        if options.trace is not None:
+            from emulator._trace import start_board_trace
+
+            try:
+                recorder = start_board_trace(board, options.trace)
+            except (OSError, ValueError) as exc:
+                raise ServeError(f"--trace {options.trace}: {exc}") from None
+        device = VirtualDevice(board, sim=options.sim, flash=flash, baud=options.baud)
+        if options.transport == "pty":
+            server = _PtyServer(device, scheduler, options.baud)
+        else:
+            server = _TcpServer(
+                device,
+                scheduler,
+                options.baud,
+                options.host,
+                options.port,
+                rfc2217=options.transport == "rfc2217",
+            )
+        return _run(scheduler, server)
+    finally:
+        if server is not None:
+            server.close()
+        if device is not None:
+            device.close()
+        if recorder is not None:
+            recorder.stop()
+        if flash is not None:
+            flash.close()
+
+
+def _run(scheduler: Scheduler, server: _Server) -> int:
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    stopping: list[int] = []
+    failed: list[BaseException] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        # Only what is safe in a signal handler: the main thread does the rest.
+        stopping.append(signum)
+        with contextlib.suppress(OSError):
+            os.write(wake_w, b"s")
+
+    previous: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread: the caller handles it
+            previous[signum] = signal.signal(signum, on_signal)
+
+    def run_scheduler() -> None:
+        try:
+            scheduler.run()
+        except BaseException as exc:
+            failed.append(exc)
+            _log.exception("the device stopped on an error")
+        finally:
+            with contextlib.suppress(OSError):
+                os.write(wake_w, b"x")
+
+    thread = threading.Thread(target=run_scheduler, name="serve-scheduler", daemon=True)
+    try:
+        print(server.url, flush=True)
+        thread.start()
+        server.start()
+        while not stopping and not failed and thread.is_alive():
+            with contextlib.suppress(InterruptedError):
+                select.select([wake_r], [], [], 1.0)
+        _log.info("shutting down")
+    finally:
+        # A stop() that lands before run() has started is forgotten by run(): repeat it.
+        give_up = time.monotonic() + 5.0
+        while thread.is_alive() and time.monotonic() < give_up:
+            scheduler.stop()
+            thread.join(timeout=0.1)
+        for restored, handler in previous.items():
+            signal.signal(restored, handler)
+        os.close(wake_r)
+        os.close(wake_w)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
