@@ -299,6 +299,35 @@ class EmulatedBoard:
     def _on_watchdog(self) -> None:
         self._reset(ResetCause.WATCHDOG)
 
+    def reset(self, cause: ResetCause = ResetCause.SOFTWARE) -> None:
+        """Reset the board as its watchdog does (requests failed, outputs off,
+        comparators disarmed, ``irq.reset()``), then run the reset handler (the
+        firmware's reboot) with ``cause``. The world — sheets, tray, toner — stays."""
+        self._reset(cause)
+
+    def power_cycle(self) -> None:
+        """Power off and on: every model back to the board file's power-on state (tray
+        loaded, toner as loaded, fuser at ambient, no sheet in the path, no fault armed,
+        cover closed, buttons up, display blank, counters at zero), then a reset with
+        cause ``POWER_ON``."""
+        config = self.config
+        for output in Output:
+            self.set_output(output, False)  # the motor stops before the sheets come out
+        self.set_heater_failed(False)
+        path = self.paper_path
+        path.pull_all()
+        path.clear_faults()
+        path.inserted = path.delivered = path.removed = 0
+        self.delivered.clear()
+        self._misfeeds = 0
+        self.fuser.set_temp(config.fuser.ambient_c)
+        self.toner.set_level(config.toner.loaded_pct)
+        self.tray.set_count(config.tray.loaded_sheets)
+        self.panel.set_cover(False)
+        self.panel.release_buttons()
+        self.panel.show("", "")
+        self._reset(ResetCause.POWER_ON)
+
     def _reset(self, cause: ResetCause) -> None:
         handles = list(self._queued)
         self._queued.clear()

@@ -871,7 +871,7 @@ class VirtualDevice:
         return None
 
     def _cmd_board_reset(self, args: dict[str, Any], rid: int) -> Any:
-        self._when_answered(lambda: _reset_board(self.board, ResetCause.SOFTWARE))
+        self._when_answered(lambda: self.board.reset(ResetCause.SOFTWARE))
         return None
 
     def _when_answered(self, action: Callable[[], None]) -> None:
@@ -949,7 +949,7 @@ class VirtualDevice:
         }
 
     def _sim_power_cycle(self, args: dict[str, Any], rid: int) -> Any:
-        self._when_answered(lambda: _power_cycle(self.board))
+        self._when_answered(self.board.power_cycle)
         return None
 
     # -- SMP ---------------------------------------------------------------------------
@@ -966,53 +966,7 @@ class VirtualDevice:
             _log.info("SMP reset: rebooting")
             # A software reset of the whole device: the board resets (outputs off,
             # requests failed, ISRs detached) and its reset handler reboots us.
-            _reset_board(self.board, ResetCause.SOFTWARE)
-
-
-# -- resets the board does not offer (yet) -------------------------------------------------
-
-
-def _reset_board(board: EmulatedBoard, cause: ResetCause) -> None:
-    """Reset the board as its watchdog does (requests failed, outputs off, comparators
-    disarmed, ``irq.reset()``, then the reset handler: our reboot), with ``cause``."""
-    reset = getattr(board, "reset", None)
-    if callable(reset):
-        reset(cause)
-    else:
-        board._reset(cause)
-
-
-def _power_cycle(board: EmulatedBoard) -> None:
-    """Power off and on: every model back to the board file's power-on state (tray
-    loaded, toner as loaded, fuser at ambient, no sheet in the path, no fault armed,
-    cover closed, buttons up, display blank, counters at zero), then a reset with cause
-    ``POWER_ON``. Uses ``board.power_cycle()`` when the board offers one."""
-    own = getattr(board, "power_cycle", None)
-    if callable(own):
-        own()
-        return
-    config = board.config
-    for output in Output:
-        board.set_output(output, False)  # the motor stops before the sheets come out
-    faults = board.faults
-    faults.set_heater_failed(False)
-    path = board.paper_path
-    path.pull_all()
-    path._pending_jams.clear()
-    path.inserted = path.delivered = path.removed = 0
-    board.delivered.clear()
-    board._misfeeds = 0
-    board.fuser._rebase(config.fuser.ambient_c)
-    board.toner.set_level(config.toner.loaded_pct)
-    board.tray.set_count(config.tray.loaded_sheets)
-    panel = board.panel
-    panel.set_cover(False)
-    for button, timer in list(panel._release_timers.items()):
-        board.scheduler.cancel(timer)
-        del panel._release_timers[button]
-        panel._set_button(button, False)
-    panel.show("", "")
-    _reset_board(board, ResetCause.POWER_ON)
+            self.board.reset(ResetCause.SOFTWARE)
 
 
 __all__ = ["SAFE_OUTPUTS", "LineDemux", "VirtualDevice", "link_timings"]

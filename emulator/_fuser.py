@@ -126,6 +126,10 @@ class Fuser:
         target = self._target_c
         return target + (self._temp0_c - target) * math.exp(-(t_ns - self._t0_ns) / self._tau_ns)
 
+    def set_temp(self, temp_c: float) -> None:
+        """The element is at ``temp_c`` now (a power cycle after a long time off)."""
+        self._rebase(temp_c)
+
     def _rebase(self, temp_c: float) -> None:
         """Start a new curve segment at ``temp_c`` now, and re-solve the comparator."""
         self._t0_ns = self._scheduler.now_ns

@@ -72,6 +72,13 @@ class Panel:
         del self._release_timers[button]
         self._set_button(button, False)
 
+    def release_buttons(self) -> None:
+        """Every button up at once, with its edge (a power cycle)."""
+        for button, timer in list(self._release_timers.items()):
+            self._scheduler.cancel(timer)
+            del self._release_timers[button]
+            self._set_button(button, False)
+
     def _set_button(self, button: Button, down: bool) -> None:
         self._pressed[button] = down
         line = f"button_{button.value}"

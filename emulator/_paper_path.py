@@ -255,6 +255,10 @@ class PaperPath:
             self._advance(sheet)
         return sheet
 
+    def clear_faults(self) -> None:
+        """Forget jams armed for sheets not yet picked (a power cycle)."""
+        self._pending_jams.clear()
+
     def jam(self, point: JamPoint) -> None:
         """The sheet approaching ``point`` (or the next one inserted) sticks there."""
         mark = _STICK_AT[point]
