@@ -24,6 +24,7 @@ from boards._schema import (
     BoardConfig,
     BoardInfo,
     EngineConfig,
+    FlashConfig,
     FuserConfig,
     IrqLineConfig,
     PaperPathConfig,
@@ -45,6 +46,7 @@ _TABLES: dict[str, type[Any]] = {
     "fuser": FuserConfig,
     "toner": TonerConfig,
     "serial": SerialConfig,
+    "flash": FlashConfig,
 }
 _MAX_EXTENDS_DEPTH = 8
 
@@ -186,6 +188,19 @@ def _validate(raw: dict[str, Any], file: str, source: str) -> BoardConfig:
                 f"{file}: [irq.{name}] line: {line_cfg.line} is already {numbers[line_cfg.line]}"
             )
         numbers[line_cfg.line] = name
+    flash: FlashConfig = parts["flash"]
+    if flash.signing_key:
+        key_path = Path(flash.signing_key)
+        if not key_path.is_absolute():
+            key_path = Path(source).parent / key_path
+        if not key_path.is_file():
+            raise BoardFileError(f"{file}: [flash] signing_key: no key file at {key_path}")
+        parts["flash"] = dataclasses.replace(flash, signing_key=str(key_path))
+    size = parts["flash"].sector_size_bytes
+    if size & (size - 1):
+        raise BoardFileError(
+            f"{file}: [flash] sector_size_bytes: {size} is not a power of two"
+        )
     config = BoardConfig(irq=irq, source=source, **parts)
     _check_consistency(file, config)
     return config

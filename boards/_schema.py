@@ -99,6 +99,17 @@ class SerialConfig:
     max_payload: int = _f("largest frame payload in bytes", 64, 65_535)
 
 
+@dataclass(frozen=True)
+class FlashConfig:
+    vendor: str = _f("imgtool --vid the board accepts (images carry --cid <board name>)")
+    signing_key: str = _f(
+        "PEM public key images must be signed with, relative to the board file; "
+        "\"\" accepts unsigned images"
+    )
+    sector_size_bytes: int = _f("erase unit of the emulated flash", 512, 1 << 20)
+    slot_sectors: int = _f("sectors per image slot, trailer sector included", 2, 4096)
+
+
 IRQ_LINE_NAMES: tuple[str, ...] = (
     "cover_open",
     "paper_present",
@@ -124,6 +135,7 @@ class BoardConfig:
     fuser: FuserConfig
     toner: TonerConfig
     serial: SerialConfig
+    flash: FlashConfig
     irq: dict[str, IrqLineConfig]
     source: str = ""
     """Where it was loaded from (a path), for error messages; not a board-file key."""

@@ -57,6 +57,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import select
@@ -73,11 +74,12 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from hal import Scheduler, WallClock
 
 if TYPE_CHECKING:
+    from boards import BoardConfig
     from emulator._device import VirtualDevice
 
 _log = logging.getLogger("printer_emu.serve")
@@ -685,6 +687,80 @@ class _TcpServer(_Server):
 # -- the process -------------------------------------------------------------------------
 
 
+_MAX_DEFAULT_FLASHES = 64
+
+
+def default_flash_dir() -> Path:
+    """Where devices keep their flash when ``--flash`` is not given: the user's state
+    directory."""
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir("printer-emu"))
+
+
+def _lock(path: Path) -> IO[str] | None:
+    """An exclusive flock on ``path``'s lock file, or None if another process holds it.
+    The kernel drops it when the holder dies: no stale locks."""
+    lock: IO[str] = open(path.with_name(path.name + ".lock"), "w")  # noqa: SIM115
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return None
+    return lock
+
+
+def _claim_flash(board: str, path: Path | None) -> tuple[Path, IO[str]]:
+    """The flash file to use, locked. Without ``--flash``: ``<board>.flash`` in the
+    state directory, or, while another device of that board runs, ``<board>-2.flash``
+    and so on — each device instance keeps its own flash across restarts."""
+    try:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = _lock(path)
+            if lock is None:
+                raise ServeError(f"--flash {path}: in use by another printer-emu serve")
+            return path, lock
+        directory = default_flash_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        for n in range(1, _MAX_DEFAULT_FLASHES + 1):
+            candidate = directory / (f"{board}.flash" if n == 1 else f"{board}-{n}.flash")
+            lock = _lock(candidate)
+            if lock is not None:
+                return candidate, lock
+    except OSError as exc:
+        raise ServeError(f"flash in {exc.filename}: {exc.strerror}") from None
+    raise ServeError(f"{_MAX_DEFAULT_FLASHES} devices of board {board} already run here; "
+                     "give this one --flash FILE")
+
+
+def _open_flash(config: BoardConfig, path: Path | None) -> tuple[Any, IO[str]]:
+    """The device's MCUboot flash (policy from the board file's ``[flash]`` table),
+    locked for this process; a file made here gets the factory image (unless the board
+    names a signing key: only its owner can sign one)."""
+    from emulator._factory_image import factory_image
+    from emulator._flash_device import FlashDevice
+    from emulator._flash_storage import FlashError, FlashLayout
+    from emulator._mcuboot import BootPolicy
+
+    flash_cfg = config.flash
+    flash_path, lock = _claim_flash(config.name, path)
+    _log.info("flash: %s", flash_path)
+    fresh = not flash_path.exists() or flash_path.stat().st_size == 0
+    keys = (Path(flash_cfg.signing_key).read_bytes(),) if flash_cfg.signing_key else ()
+    try:
+        policy = BootPolicy(trusted_keys_pem=keys, vendor=flash_cfg.vendor or None,
+                            board=config.name if flash_cfg.vendor else None)
+        layout = FlashLayout(flash_cfg.sector_size_bytes, flash_cfg.slot_sectors)
+        flash = FlashDevice(flash_path, layout=layout, policy=policy)
+        if fresh and not keys:
+            flash.provision(factory_image(flash_cfg.vendor or "printer-emu", config.name))
+    except (OSError, ValueError, FlashError) as exc:
+        lock.close()
+        raise ServeError(f"--flash {flash_path}: {exc}") from None
+    return flash, lock
+
+
 def serve(options: ServeOptions) -> int:
     """Run the server until SIGINT or SIGTERM; the exit status. Raises
     :class:`ServeError` for a user's mistake, before anything is printed on stdout."""
@@ -702,15 +778,7 @@ def serve(options: ServeOptions) -> int:
     except BoardFileError as exc:
         raise ServeError(str(exc)) from None
 
-    flash = None
-    if options.flash is not None:
-        from emulator._flash_device import FlashDevice
-        from emulator._flash_storage import FlashError
-
-        try:
-            flash = FlashDevice(options.flash)
-        except (OSError, ValueError, FlashError) as exc:
-            raise ServeError(f"--flash {options.flash}: {exc}") from None
+    flash, flash_lock = _open_flash(config, options.flash)
 
     scheduler = Scheduler(WallClock())
     board = EmulatedBoard(config, scheduler, seed=options.seed)
@@ -745,8 +813,8 @@ def serve(options: ServeOptions) -> int:
             device.close()
         if recorder is not None:
             recorder.stop()
-        if flash is not None:
-            flash.close()
+        flash.close()
+        flash_lock.close()  # releases the flock
 
 
 def _run(scheduler: Scheduler, server: _Server) -> int:
