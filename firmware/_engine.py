@@ -67,7 +67,7 @@ class _Sheet:
 
 _WORKING = ["printing"]
 _EVERYWHERE = ["standby", "warming", "printing", "held", "jammed", "open", "offline",
-               "failed"]
+               "purging", "failed"]
 
 
 class Engine(ActiveObject):
@@ -116,7 +116,12 @@ class Engine(ActiveObject):
         {"trigger": "link_jam", "source": "standby", "dest": "jammed",
          "before": "_report_path_jam"},
         {"trigger": "cover_opened", "source": ["standby", "warming", "printing", "held",
-                                               "jammed"], "dest": "open"},
+                                               "jammed", "purging"], "dest": "open"},
+        # Boot with sheets left in the path (a reset mid-job): run them out first.
+        {"trigger": "purge_done", "source": "purging", "dest": "standby",
+         "conditions": "_path_clear", "before": "_recover_after_purge"},
+        {"trigger": "purge_done", "source": "purging", "dest": "jammed",
+         "before": ["_recover_after_purge", "_report_path_jam"]},
         {"trigger": "cover_closed", "source": "open", "dest": "jammed",
          "unless": "_path_clear", "before": "_report_path_jam"},
         {"trigger": "cover_closed", "source": "open", "dest": "standby",
@@ -189,6 +194,23 @@ class Engine(ActiveObject):
         """Called once at boot: ask the spooler for work."""
         self._ask_for_page()
         self.on_enter_standby()
+
+    def start_with_purge(self) -> None:
+        """Called once at boot instead of :meth:`start` when sheets may be left in the
+        path: run the motor for a whole path's travel, imaging nothing. The exit ISR
+        counts what comes out; then the spooler settles which pages those were."""
+        self.machine.set_state("purging")
+        self._published_state = "purging"
+        self.publish("state", state="purging")
+        self.board.set_output(Output.LASER, False)
+        self.board.set_output(Output.MOTOR, True)
+        whole_path_ns = self._travel_ns(self.board.config.paper_path.output_mm) + self._sheet_ns
+        margin = max(self._margin_min_ns, round(whole_path_ns * self._margin_pct / 100.0))
+        self.after(whole_path_ns + margin, "purge_done")
+
+    def _recover_after_purge(self, **_: Any) -> None:
+        self.board.set_output(Output.MOTOR, False)
+        self._spooler.post("recover")
 
     def _ask_for_page(self) -> None:
         if self.next_task is None and not self._asked_for_page:
@@ -460,6 +482,7 @@ class Engine(ActiveObject):
             handle = self.board.submit(ImagePage(task.job, task.page, task.coverage_pct))
             sheet.handle = handle
             sheet.record.imaging_requested = True
+            sheet.record.handle = handle
             number = sheet.number
             handle.on_done(lambda h: self.post("imaged", sheet=number,
                                                ok=h.state is IoState.DONE))

@@ -16,6 +16,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hal import IoHandle, IoState
+
 LINES_PER_PAGE = 66
 COLUMNS_PER_LINE = 80
 INK_PER_GLYPH_PCT = 10.0
@@ -105,6 +107,8 @@ class SheetRecord:
 
     task: PageTask
     imaging_requested: bool = False
+    handle: IoHandle | None = None
+    """The imaging request: the board's own word on whether the sheet was imaged."""
 
 
 class JobStore:
@@ -118,8 +122,9 @@ class JobStore:
     see them (a hung task, then the watchdog's reset): the engine records each sheet it
     picks in ``sheets`` and each page it delivers (:meth:`record_delivered`), and the exit
     sensor's ISR counts trailing edges in ``exits_captured`` until the engine has handled
-    them. At the next boot (:meth:`recover`) the oldest sheets whose exits were captured
-    but never handled came out: their pages are delivered, the rest are printed again.
+    them. At the next boot (:meth:`recover`, after the engine has run any sheet left in
+    the path out) the oldest sheets whose exits were captured but never handled came
+    out: those the board imaged are delivered, the rest are printed again.
     """
 
     def __init__(self) -> None:
@@ -168,7 +173,8 @@ class JobStore:
         came_out = []
         for _ in range(min(self.exits_captured, len(self.sheets))):
             record = self.sheets.popleft()
-            if record.imaging_requested and (record.task.job, record.task.page) in self.in_flight:
+            imaged = record.handle is not None and record.handle.state is IoState.DONE
+            if imaged and (record.task.job, record.task.page) in self.in_flight:
                 came_out.append(record.task)
                 self.record_delivered(record.task)
         self.sheets.clear()

@@ -137,7 +137,6 @@ class Firmware:
         if cause is ResetCause.WATCHDOG:
             self.kernel.publish("watchdog_reset", source="firmware")
         self._attach_isrs()
-        self.spooler.start()
         self.supervisor.start()
         fuser_cfg = board.config.fuser
         reading_c = board.read_analog(AnalogChannel.FUSER_C)
@@ -148,17 +147,22 @@ class Firmware:
             self.kernel.publish("self_test_failed", source="firmware",
                                 reason=f"thermistor reads {reading_c:.1f} C")
             self.fuser.fail_self_test()
+        sheet_seen = board.read_input(DigitalInput.FEED_SENSOR) or board.read_input(
+            DigitalInput.EXIT_SENSOR)
         if board.read_input(DigitalInput.COVER_OPEN):
+            self.spooler.start()
             self.cover.notify(True)
-        elif board.read_input(DigitalInput.FEED_SENSOR) or board.read_input(
-                DigitalInput.EXIT_SENSOR):
-            self.kernel.publish("self_test_failed", source="firmware",
-                                reason="a sheet is in the paper path")
-            self.engine.jam_report = {"at": "path"}
-            self.engine.machine.set_state("jammed")
-            self.engine.on_enter_jammed()
-            self.engine.start()
+        elif sheet_seen or self.spooler.store.sheets:
+            # A reset mid-job left sheets in the path: run them out, then settle which
+            # pages came out imaged (delivered) and which are printed again.
+            if sheet_seen:
+                self.kernel.publish("self_test_failed", source="firmware",
+                                    reason="a sheet is in the paper path")
+            self.engine.start_with_purge()
+            self.fuser.post("warm_up")
             return
+        else:
+            self.spooler.start()
         self.engine.start()
         self.fuser.post("warm_up")
 

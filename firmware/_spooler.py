@@ -30,6 +30,7 @@ class Spooler(ActiveObject):
         {"trigger": "cancel", "source": "busy", "dest": None, "after": "_on_cancel"},
         {"trigger": "fail_all", "source": _BOTH, "dest": None, "after": "_on_fail_all"},
         {"trigger": "all_done", "source": "busy", "dest": "idle"},
+        {"trigger": "recover", "source": _BOTH, "dest": None, "after": "_on_recover"},
     ]
 
     def __init__(self, kernel: Kernel, store: JobStore) -> None:
@@ -54,6 +55,10 @@ class Spooler(ActiveObject):
                 continue
             self.store.spool(job)  # a job handed over just before the reset
             self.machine.set_state("busy")
+
+    def _on_recover(self, **_: Any) -> None:
+        """The engine has run the path out after a reset: settle the pages now."""
+        self.start()
 
     def _job(self, job_id: int) -> Job:
         return self.store.jobs[job_id]
