@@ -18,6 +18,7 @@ from rich.console import Console
 
 from boards import BoardFileError, available_boards, load_board
 from emulator import _diagram, _plot, _serve
+from emulator._port_run import add_port_option, run_on_port
 from emulator._run import Outcome, PrintRun
 from emulator._scenario import JobSpec, Scenario, ScenarioError, load_scenario
 from emulator._trace import TraceError, add_trace_option, trace_run
@@ -74,6 +75,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
     p.add_argument("--quiet", action="store_true", help="print only the final line")
     add_trace_option(p)
+    add_port_option(p)
     p.set_defaults(handler=_cmd_run)
 
 
@@ -125,6 +127,8 @@ def _jobs_for(args: argparse.Namespace, scenario: Scenario | None) -> list[JobSp
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.port is not None:
+        return run_on_port(args)
     from emulator._board import EmulatedBoard  # the physics, only when a run needs them
 
     scenario = load_scenario(args.scenario) if args.scenario else None

@@ -24,7 +24,7 @@ from firmware import Job, JobState, Printer, StatusEvent
 from hal import Board, Button, JamPoint
 
 _NOT_RECORDED = frozenset({"state", "page_feeding", "page_delivered"})
-_WAITING_STATES = frozenset({"held", "jammed", "open"})
+_WAITING_STATES = frozenset({"held", "jammed", "open", "offline"})
 _DEFAULT_MAX_RUN_NS = 48 * 3600 * 1_000_000_000
 
 

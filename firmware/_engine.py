@@ -518,7 +518,10 @@ class Engine(ActiveObject):
             self.publish("page_delivered", job=task.job, page=task.page, sheet=sheet.number)
             self._spooler.post("page_done", job=task.job, page=task.page)
         else:
-            # A blank or half-imaged sheet came out: the page is printed again.
+            # A blank or half-imaged sheet came out: the page is printed again. Its
+            # request goes too, or the board would image the next sheet with it.
+            if sheet.handle is not None:
+                sheet.handle.cancel()
             self.publish("page_spoiled", job=task.job, page=task.page, sheet=sheet.number)
             tasks = [task]
             if self.next_task is not None:  # keep the job's page order

@@ -167,20 +167,24 @@ class JobStore:
         job.delivered_pages.append(task.page)
         return job
 
-    def recover(self) -> list[PageTask]:
+    def recover(self) -> tuple[list[PageTask], list[PageTask]]:
         """At boot: deliver the pages of sheets that came out unseen, then put every page
-        still in flight back in line. Returns the pages found delivered."""
-        came_out = []
+        still in flight back in line. Returns the pages found delivered and those whose
+        sheets came out blank (spoiled: they are printed again)."""
+        delivered: list[PageTask] = []
+        spoiled: list[PageTask] = []
         for _ in range(min(self.exits_captured, len(self.sheets))):
             record = self.sheets.popleft()
             imaged = record.handle is not None and record.handle.state is IoState.DONE
             if imaged and (record.task.job, record.task.page) in self.in_flight:
-                came_out.append(record.task)
+                delivered.append(record.task)
                 self.record_delivered(record.task)
+            else:
+                spoiled.append(record.task)
         self.sheets.clear()
         self.exits_captured = 0
         self.requeue_in_flight()
-        return came_out
+        return delivered, spoiled
 
     def requeue_in_flight(self) -> int:
         """Every page in flight goes back to the head of the queue, in order."""

@@ -44,8 +44,12 @@ class Spooler(ActiveObject):
     def start(self) -> None:
         """At boot (also after a reset): pages that came out while the firmware could not
         see them are delivered; the rest of those in flight go back in line."""
-        for task in self.store.recover():
+        delivered, spoiled = self.store.recover()
+        for task in delivered:
             self.publish("page_delivered", job=task.job, page=task.page, sheet=None,
+                         recovered=True)
+        for task in spoiled:
+            self.publish("page_spoiled", job=task.job, page=task.page, sheet=None,
                          recovered=True)
         for job in self.store.jobs.values():
             if job.finished:

@@ -1,0 +1,211 @@
+"""Fixtures of the Board conformance suite: one ``bench`` per kind of board.
+
+* ``emulated`` — :class:`emulator._board.EmulatedBoard` in virtual time;
+* ``serial-virtual`` — :class:`hal._serial_board.SerialBoard` to the virtual device
+  (``emulator._device.VirtualDevice``) in the same process and virtual time, over an
+  in-memory line: the serial board's logic, deterministic;
+* ``serial-pty`` — ``SerialBoard`` to a real ``printer-emu serve --pty --board devkit``
+  subprocess, in wall time: the whole stack, threads and a kernel pty included.
+
+Tests are written against the Board contract only and wait through
+:meth:`Bench.wait_until`, which runs the board's scheduler: instantly in virtual time,
+bounded in wall time. Every subprocess and port is closed however the test ends.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from boards import BoardConfig, load_board
+from hal import Board, FaultInjector, IrqEvent, Scheduler
+
+S = 1_000_000_000
+REPO = Path(__file__).resolve().parents[2]
+BOARD = "devkit"
+BENCHES = ("emulated", "serial-virtual", "serial-pty")
+
+
+class ServedDevice:
+    """``python -m emulator._serve --board NAME ARGS...`` as a subprocess; ``url`` is the
+    first line it prints. Killed on :meth:`close` (idempotent)."""
+
+    START_TIMEOUT_S = 10.0
+
+    def __init__(self, board: str, *args: str) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self._log = open(os.devnull, "w")  # noqa: SIM115 - closed in close()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "emulator._serve", "--board", board, *args],
+            stdout=subprocess.PIPE, stderr=self._log, cwd=REPO, env=env,
+        )
+        try:
+            self.url = self._first_line()
+        except BaseException:
+            self.close()
+            raise
+
+    def _first_line(self) -> str:
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        deadline = time.monotonic() + self.START_TIMEOUT_S
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(0.0, left))
+            if not ready:
+                raise TimeoutError(f"serve printed no address within {self.START_TIMEOUT_S} s")
+            chunk = os.read(fd, 1)
+            if not chunk:
+                raise RuntimeError(f"serve exited ({self.process.wait()}) before its address")
+            line += chunk
+        return line.decode().strip()
+
+    def close(self) -> None:
+        process = self.process
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        if process.stdout is not None:
+            process.stdout.close()
+        self._log.close()
+
+
+class _MemoryLine:
+    """A serial line inside the process, in the scheduler's virtual time."""
+
+    name = "mem://conformance"
+
+    def __init__(self, scheduler: Scheduler, device: Any, latency_ns: int = 100_000) -> None:
+        self._scheduler = scheduler
+        self._device = device
+        self._latency_ns = latency_ns
+        self._on_bytes: Callable[[bytes], None] | None = None
+
+    def start(self, on_bytes: Callable[[bytes], None], on_lost: Callable[[Exception], None],
+              on_reopened: Callable[[], None]) -> None:
+        self._on_bytes = on_bytes
+        self._device.connection_made(self._to_host)
+
+    def _to_host(self, data: bytes) -> None:
+        self._scheduler.call_later(self._latency_ns, lambda: self._deliver(data))
+
+    def _deliver(self, data: bytes) -> None:
+        if self._on_bytes is not None:
+            self._on_bytes(data)
+
+    def write(self, data: bytes) -> None:
+        device = self._device
+        self._scheduler.call_later(self._latency_ns, lambda: device.receive(data))
+
+    def close(self) -> None:
+        self._on_bytes = None
+
+
+class Bench:
+    """A board under test and the means to wait on it, whatever its clock.
+
+    ``raises`` records every interrupt the board raises, ``(line name, value)``."""
+
+    def __init__(self, kind: str, board: Board, closers: list[Callable[[], None]]) -> None:
+        self.kind = kind
+        self.board = board
+        self.scheduler = board.scheduler
+        self.raises: list[tuple[str, object]] = []
+        self._closers = closers
+        board.irq.add_listener(self._on_irq)
+
+    def _on_irq(self, kind: str, event: IrqEvent) -> None:
+        if kind == "raise":
+            self.raises.append((event.name, event.value))
+
+    @property
+    def wall(self) -> bool:
+        return not self.scheduler.is_virtual
+
+    @property
+    def faults(self) -> FaultInjector:
+        faults = self.board.faults
+        assert faults is not None, f"{self.kind}: no fault injection"
+        return faults
+
+    def raised(self, line: str) -> list[object]:
+        return [value for name, value in self.raises if name == line]
+
+    def wait_until(self, predicate: Callable[[], bool], timeout_s: float = 3.0,
+                   what: str = "") -> None:
+        """Run the board until ``predicate()``; fail the test after ``timeout_s`` of the
+        board's time (virtual time passes at once; wall time is waited)."""
+        reached = self.scheduler.run_until(predicate, timeout_ns=round(timeout_s * S))
+        assert reached, f"{self.kind}: {what or 'condition'} not reached within {timeout_s} s"
+
+    def run_for(self, seconds: float) -> None:
+        self.scheduler.run_until(self.scheduler.now_ns + round(seconds * S))
+
+    def close(self) -> None:
+        while self._closers:
+            self._closers.pop()()
+
+
+def _emulated(config: BoardConfig) -> Bench:
+    from emulator._board import EmulatedBoard
+
+    return Bench("emulated", EmulatedBoard(config, Scheduler(), seed=0), [])
+
+
+def _serial_virtual(config: BoardConfig) -> Bench:
+    from emulator._board import EmulatedBoard
+    from emulator._device import VirtualDevice
+    from hal._serial_board import SerialBoard
+
+    scheduler = Scheduler()
+    device = VirtualDevice(EmulatedBoard(config, scheduler, seed=0), rng=random.Random(0))
+    line = _MemoryLine(scheduler, device)
+    board = SerialBoard(line.name, config, scheduler, transport=line, strict=True)
+    return Bench("serial-virtual", board, [device.close, board.close])
+
+
+def _serial_pty(config: BoardConfig) -> Bench:
+    from hal._serial_board import SerialBoard
+
+    served = ServedDevice(config.name, "--pty")
+    try:
+        board = SerialBoard(served.url, config, strict=True)
+    except BaseException:
+        served.close()
+        raise
+    return Bench("serial-pty", board, [served.close, board.close])
+
+
+_MAKERS: dict[str, Callable[[BoardConfig], Bench]] = {
+    "emulated": _emulated,
+    "serial-virtual": _serial_virtual,
+    "serial-pty": _serial_pty,
+}
+
+
+@pytest.fixture(scope="session")
+def conformance_config() -> BoardConfig:
+    return load_board(BOARD)
+
+
+@pytest.fixture(params=BENCHES)
+def bench(request: pytest.FixtureRequest, conformance_config: BoardConfig) -> Iterator[Bench]:
+    made = _MAKERS[request.param](conformance_config)
+    try:
+        yield made
+    finally:
+        made.close()
