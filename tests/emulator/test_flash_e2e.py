@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import select
 import signal
 import socket
@@ -35,6 +34,7 @@ from emulator._flash_device import FlashDevice, open_pty
 from emulator._flash_storage import FlashLayout
 from emulator._mcuboot import BootPolicy
 from emulator._smp_server import DeviceIdentity
+from tests.imaging import ImageFactory, image_factory
 
 REPO = Path(__file__).resolve().parents[2]
 LAYOUT = FlashLayout(sector_size_bytes=4096, slot_sectors=16)
@@ -44,36 +44,14 @@ JOIN_TIMEOUT_S = 5.0
 # -- images (imgtool CLI code, in-process) ---------------------------------------------
 
 
-def run_imgtool(*args: str) -> None:
-    from imgtool.main import imgtool
+class Images(ImageFactory):
+    """Image files as the flash command takes them (.bin or Intel HEX), optionally with
+    one body byte flipped after signing."""
 
-    imgtool.main(list(args), standalone_mode=False)
-
-
-@dataclass
-class Images:
-    directory: Path
-    keys: dict[str, Path]
-
-    def make(
-        self,
-        version: str,
-        *,
-        key: str = "ec",
-        payload_bytes: int = 12000,
-        board: str = "laser-a",
-        suffix: str = ".bin",
-        corrupt: bool = False,
-    ) -> Path:
-        name = f"{version}-{key}-{payload_bytes}-{board}"
-        raw, out = self.directory / f"{name}.raw", self.directory / f"{name}{suffix}"
-        raw.write_bytes(random.Random(name).randbytes(payload_bytes))
-        args = ["sign", "--pad-header", "-H", "0x200", "-S", "1048576", "-v", version]
-        args += ["--sha", "256", "-k", str(self.keys[key]), "-s", "1"]
-        args += ["--vid", "printer-emu", "--cid", board]
-        if suffix == ".hex":
-            args += ["-x", "0x10000"]
-        run_imgtool(*args, str(raw), str(out))
+    def file(self, version: str, *, key: str = "ec", payload_bytes: int = 12000,
+             board: str = "laser-a", suffix: str = ".bin", corrupt: bool = False) -> Path:
+        out = self.path(version, key=key, payload_bytes=payload_bytes, board=board,
+                        suffix=suffix)
         if corrupt:
             data = bytearray(out.read_bytes())
             data[0x400] ^= 0xFF
@@ -84,11 +62,9 @@ class Images:
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> Images:
-    directory = tmp_path_factory.mktemp("images")
-    keys = {name: directory / f"{name}.pem" for name in ("ec", "rogue")}
-    for path in keys.values():
-        run_imgtool("keygen", "-k", str(path), "-t", "ecdsa-p256")
-    return Images(directory, keys)
+    made = image_factory(tmp_path_factory.mktemp("images"),
+                         {"ec": "ecdsa-p256", "rogue": "ecdsa-p256"})
+    return Images(made.directory, made.keys)
 
 
 def _policy(images: Images) -> BootPolicy:
@@ -121,7 +97,7 @@ def pty_device(tmp_path: Path, images: Images) -> Iterator[PtyDevice]:
         durable=False,
         boot_banner=True,
     )
-    device.provision(images.make("1.0.0").read_bytes())
+    device.provision(images.file("1.0.0").read_bytes())
     device.boot()
     master, slave, path = open_pty()
     stop = threading.Event()
@@ -166,7 +142,7 @@ async def _reset(port: str) -> None:
 def test_upload_test_reset_then_confirm(
     pty_device: PtyDevice, images: Images, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert flash("--port", pty_device.port, str(images.make("1.1.0"))) == 0
+    assert flash("--port", pty_device.port, str(images.file("1.1.0"))) == 0
     out = capsys.readouterr().out
     assert "now running 1.1.0 on test" in out
     assert pty_device.running() == ("1.1.0", False)
@@ -185,7 +161,7 @@ def test_upload_test_reset_then_confirm(
 def test_an_unconfirmed_test_image_rolls_back_at_reset(
     pty_device: PtyDevice, images: Images
 ) -> None:
-    assert flash("--port", pty_device.port, str(images.make("1.1.0"))) == 0
+    assert flash("--port", pty_device.port, str(images.file("1.1.0"))) == 0
     assert pty_device.running() == ("1.1.0", False)
     boots = pty_device.device.boot_count
     asyncio.run(_reset(pty_device.port))
@@ -198,7 +174,7 @@ def test_an_unconfirmed_test_image_rolls_back_at_reset(
 def test_confirm_without_reset_then_reset(
     pty_device: PtyDevice, images: Images, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    image = images.make("1.2.0", suffix=".hex")  # Intel HEX is accepted too
+    image = images.file("1.2.0", suffix=".hex")  # Intel HEX is accepted too
     assert flash("--port", pty_device.port, str(image), "--confirm", "--no-reset") == 0
     assert "marked permanent" in capsys.readouterr().out
     assert pty_device.running() == ("1.0.0", True)
@@ -211,7 +187,7 @@ def test_confirm_without_reset_then_reset(
 
 
 def test_upload_resumes_after_the_connection_drops(pty_device: PtyDevice, images: Images) -> None:
-    image_path = images.make("1.1.0", payload_bytes=40000)
+    image_path = images.file("1.1.0", payload_bytes=40000)
     data = image_path.read_bytes()
 
     async def start_and_drop() -> int:
@@ -262,12 +238,12 @@ def test_refusals_are_one_line_and_exit_2(
 ) -> None:
     port = pty_device.port
     image = {
-        "bad-hash": lambda: images.make("2.0.0", corrupt=True),
-        "bad-signature": lambda: images.make("2.0.0", key="rogue"),
-        "downgrade": lambda: images.make("0.9.0"),
-        "too-large": lambda: images.make("2.0.0", payload_bytes=LAYOUT.image_capacity_bytes),
-        "wrong-board": lambda: images.make("2.0.0", board="laser-b"),
-        "no-device": lambda: images.make("2.0.0"),
+        "bad-hash": lambda: images.file("2.0.0", corrupt=True),
+        "bad-signature": lambda: images.file("2.0.0", key="rogue"),
+        "downgrade": lambda: images.file("0.9.0"),
+        "too-large": lambda: images.file("2.0.0", payload_bytes=LAYOUT.image_capacity_bytes),
+        "wrong-board": lambda: images.file("2.0.0", board="laser-b"),
+        "no-device": lambda: images.file("2.0.0"),
         "no-file": lambda: Path("/nonexistent/image.bin"),
     }[case]()
     if case == "no-device":
@@ -296,7 +272,7 @@ def _smpmgr() -> str:
 
 def test_smpmgr_lists_uploads_and_resets(pty_device: PtyDevice, images: Images) -> None:
     smpmgr = _smpmgr()
-    image = images.make("1.3.0")
+    image = images.file("1.3.0")
     upgrade = subprocess.run(
         [smpmgr, "--port", pty_device.port, "--timeout", "3", "upgrade", "--confirm", str(image)],
         capture_output=True,
@@ -319,7 +295,7 @@ def test_smpmgr_lists_uploads_and_resets(pty_device: PtyDevice, images: Images) 
 
 
 def test_plain_smpclient_lists_uploads_and_resets(pty_device: PtyDevice, images: Images) -> None:
-    data = images.make("1.4.0").read_bytes()
+    data = images.file("1.4.0").read_bytes()
 
     async def session() -> list[str]:
         client = SMPClient(SMPSerialTransport(), pty_device.port, timeout_s=3.0)
@@ -361,7 +337,7 @@ def test_device_serving_a_pyserial_port(
     tmp_path: Path, images: Images, capsys: pytest.CaptureFixture[str]
 ) -> None:
     device = FlashDevice(tmp_path / "flash.bin", layout=LAYOUT, policy=_policy(images))
-    device.provision(images.make("1.0.0").read_bytes())
+    device.provision(images.file("1.0.0").read_bytes())
     client_master, client_slave, client_path = open_pty()
     device_master, device_slave, device_path = open_pty()
     port = serial.Serial(device_path)  # the device side as a pyserial object
@@ -373,7 +349,7 @@ def test_device_serving_a_pyserial_port(
     for thread in threads:
         thread.start()
     try:
-        assert flash("--port", client_path, str(images.make("1.1.0"))) == 0
+        assert flash("--port", client_path, str(images.file("1.1.0"))) == 0
         assert "now running 1.1.0" in capsys.readouterr().out
     finally:
         stop.set()
@@ -390,7 +366,7 @@ def test_flash_over_a_tcp_socket_url(
     tmp_path: Path, images: Images, capsys: pytest.CaptureFixture[str]
 ) -> None:
     device = FlashDevice(tmp_path / "flash.bin", layout=LAYOUT, policy=_policy(images))
-    device.provision(images.make("1.0.0").read_bytes())
+    device.provision(images.file("1.0.0").read_bytes())
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.1)
     stop = threading.Event()
@@ -408,7 +384,7 @@ def test_flash_over_a_tcp_socket_url(
     thread.start()
     url = f"socket://127.0.0.1:{listener.getsockname()[1]}"
     try:
-        assert flash("--port", url, str(images.make("1.1.0"))) == 0
+        assert flash("--port", url, str(images.file("1.1.0"))) == 0
         assert "now running 1.1.0" in capsys.readouterr().out
         assert flash("--port", url, "--list") == 0
         assert "slot 0  1.1.0" in capsys.readouterr().out
@@ -487,8 +463,8 @@ def test_sigkill_during_upload_and_during_swap_leaves_a_bootable_device(
     tmp_path: Path, images: Images, processes: list[DeviceProcess]
 ) -> None:
     flash_file = tmp_path / "flash.bin"
-    factory = images.make("1.0.0")
-    new = images.make("1.1.0", payload_bytes=40000)
+    factory = images.file("1.0.0")
+    new = images.file("1.1.0", payload_bytes=40000)
     data = new.read_bytes()
 
     # 1. Killed half-way through an upload: the old image still boots.

@@ -30,6 +30,7 @@ from emulator._mcuboot import (
     parse_image,
     verify_image,
 )
+from tests.imaging import ImageFactory, image_factory
 
 LAYOUT = FlashLayout(sector_size_bytes=4096, slot_sectors=8)
 
@@ -37,51 +38,10 @@ LAYOUT = FlashLayout(sector_size_bytes=4096, slot_sectors=8)
 # -- image building (imgtool) ----------------------------------------------------------
 
 
-def run_imgtool(*args: str) -> None:
-    from imgtool.main import imgtool
-
-    imgtool.main(list(args), standalone_mode=False)
-
-
-@dataclass
-class ImageFactory:
-    directory: Path
-    keys: dict[str, Path]
-
-    def make(
-        self,
-        version: str,
-        *,
-        key: str | None = "ec",
-        payload_bytes: int = 7000,
-        security_counter: int | None = 1,
-        board: str | None = "laser-a",
-        slot_size: int = LAYOUT.slot_size_bytes,
-    ) -> bytes:
-        name = f"{version}-{key}-{payload_bytes}-{security_counter}-{board}"
-        raw = self.directory / f"{name}.raw"
-        out = self.directory / f"{name}.bin"
-        raw.write_bytes(random.Random(name).randbytes(payload_bytes))
-        args = ["sign", "--pad-header", "-H", "0x200", "-S", str(slot_size), "-v", version]
-        args += ["--sha", "256"]
-        if key is not None:
-            args += ["-k", str(self.keys[key])]
-        if security_counter is not None:
-            args += ["-s", str(security_counter)]
-        if board is not None:
-            args += ["--vid", "printer-emu", "--cid", board]
-        run_imgtool(*args, str(raw), str(out))
-        return out.read_bytes()
-
-
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> ImageFactory:
-    directory = tmp_path_factory.mktemp("images")
-    keys = {}
-    for name, kind in (("ec", "ecdsa-p256"), ("ed", "ed25519"), ("rogue", "ecdsa-p256")):
-        keys[name] = directory / f"{name}.pem"
-        run_imgtool("keygen", "-k", str(keys[name]), "-t", kind)
-    return ImageFactory(directory, keys)
+    return image_factory(tmp_path_factory.mktemp("images"),
+                         {"ec": "ecdsa-p256", "ed": "ed25519", "rogue": "ecdsa-p256"})
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ committed."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
@@ -13,21 +12,13 @@ import pytest
 from emulator._cli import main
 from emulator._factory_image import FACTORY_VERSION
 from emulator._serve_process import ServeProcess
-
-
-def _imgtool(*args: str) -> None:
-    from imgtool.main import imgtool
-
-    imgtool.main(list(args), standalone_mode=False)
+from tests.imaging import ImageFactory
 
 
 def _image(tmp_path: Path, version: str, board: str) -> Path:
-    raw = tmp_path / f"app-{version}.raw"
-    raw.write_bytes(random.Random(version).randbytes(6000))
-    out = tmp_path / f"app-{version}-{board}.bin"
-    _imgtool("sign", "--pad-header", "-H", "0x200", "-S", str(4096 * 32), "-v", version,
-             "--vid", "printer-emu", "--cid", board, str(raw), str(out))
-    return out
+    """Unsigned (the shipped boards name no signing key), for ``board``'s image class."""
+    return ImageFactory(tmp_path, {}).path(version, key=None, payload_bytes=6000, board=board,
+                                           security_counter=None, slot_size=4096 * 32)
 
 
 def test_flash_the_virtual_device_and_keep_it_across_a_restart(

@@ -10,7 +10,6 @@ import hashlib
 import random
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from emulator._smp_server import (
     SmpServer,
     encode_frame,
 )
+from tests.imaging import ImageFactory, image_factory
 
 LAYOUT = FlashLayout(sector_size_bytes=4096, slot_sectors=8)
 IMG = smpimg.IMG_MGMT_ERR
@@ -40,54 +40,20 @@ IMG = smpimg.IMG_MGMT_ERR
 # -- images (imgtool, in-process) ------------------------------------------------------
 
 
-def run_imgtool(*args: str) -> None:
-    from imgtool.main import imgtool
-
-    imgtool.main(list(args), standalone_mode=False)
-
-
-@dataclass
-class Images:
-    directory: Path
-    keys: dict[str, Path]
-
-    def make(
-        self,
-        version: str,
-        *,
-        key: str = "ec",
-        payload_bytes: int = 7000,
-        board: str = "laser-a",
-        counter: int = 1,
-    ) -> bytes:
-        name = f"{version}-{key}-{payload_bytes}-{board}-{counter}"
-        raw, out = self.directory / f"{name}.raw", self.directory / f"{name}.bin"
-        raw.write_bytes(random.Random(name).randbytes(payload_bytes))
-        run_imgtool(
-            "sign", "--pad-header", "-H", "0x200", "-S", "1048576", "-v", version,
-            "--sha", "256", "-k", str(self.keys[key]), "-s", str(counter),
-            "--vid", "printer-emu", "--cid", board, str(raw), str(out),
-        )  # fmt: skip
-        return out.read_bytes()
-
-
 @pytest.fixture(scope="module")
-def images(tmp_path_factory: pytest.TempPathFactory) -> Images:
-    directory = tmp_path_factory.mktemp("images")
-    keys = {name: directory / f"{name}.pem" for name in ("ec", "rogue")}
-    for path in keys.values():
-        run_imgtool("keygen", "-k", str(path), "-t", "ecdsa-p256")
-    return Images(directory, keys)
+def images(tmp_path_factory: pytest.TempPathFactory) -> ImageFactory:
+    return image_factory(tmp_path_factory.mktemp("images"),
+                         {"ec": "ecdsa-p256", "rogue": "ecdsa-p256"})
 
 
-def _policy(images: Images) -> BootPolicy:
+def _policy(images: ImageFactory) -> BootPolicy:
     return BootPolicy(
         trusted_keys_pem=(images.keys["ec"].read_bytes(),), vendor="printer-emu", board="laser-a"
     )
 
 
 @pytest.fixture
-def device(tmp_path: Path, images: Images) -> Iterator[FlashDevice]:
+def device(tmp_path: Path, images: ImageFactory) -> Iterator[FlashDevice]:
     storage = FlashStorage(tmp_path / "flash.bin", LAYOUT, durable=False)
     dev = FlashDevice(tmp_path / "flash.bin", storage=storage, policy=_policy(images))
     dev.provision(images.make("1.0.0"))
@@ -297,8 +263,8 @@ def test_reset_replies_then_calls_the_hook(device: FlashDevice) -> None:
 # -- image group -----------------------------------------------------------------------
 
 
-def test_upload_test_reset_and_confirm(device: FlashDevice, images: Images) -> None:
-    image = images.make("1.1.0", counter=2)
+def test_upload_test_reset_and_confirm(device: FlashDevice, images: ImageFactory) -> None:
+    image = images.make("1.1.0", security_counter=2)
     done = upload(device.smp_server, image)
     assert done.off == len(image) and done.match is True
     slots = {s.slot: s for s in states(device.smp_server)}
@@ -322,7 +288,9 @@ def test_upload_test_reset_and_confirm(device: FlashDevice, images: Images) -> N
     assert running is not None and str(running.version) == "1.1.0"
 
 
-def test_upload_resumes_at_the_offset_the_device_holds(device: FlashDevice, images: Images) -> None:
+def test_upload_resumes_at_the_offset_the_device_holds(
+    device: FlashDevice, images: ImageFactory
+) -> None:
     image = images.make("1.1.0", payload_bytes=12000)
     partial = upload(device.smp_server, image, stop=6000)
     held = partial.off
@@ -338,7 +306,7 @@ def test_upload_resumes_at_the_offset_the_device_holds(device: FlashDevice, imag
 
 
 def test_unexpected_offset_is_answered_with_the_wanted_one(
-    device: FlashDevice, images: Images
+    device: FlashDevice, images: ImageFactory
 ) -> None:
     image = images.make("1.1.0")
     upload(device.smp_server, image, stop=1)
@@ -364,7 +332,7 @@ def _corrupt_body(image: bytes) -> bytes:
     ],
 )
 def test_refused_uploads_say_why_and_leave_nothing_behind(
-    device: FlashDevice, images: Images, case: str, code: IMG
+    device: FlashDevice, images: ImageFactory, case: str, code: IMG
 ) -> None:
     if case == "security-counter":
         device.smp_server.bootloader.confirm_running()
@@ -372,7 +340,7 @@ def test_refused_uploads_say_why_and_leave_nothing_behind(
     image = {
         "too-large": lambda: images.make("2.0.0", payload_bytes=LAYOUT.image_capacity_bytes),
         "downgrade": lambda: images.make("0.9.0"),
-        "security-counter": lambda: images.make("2.0.0", counter=4),
+        "security-counter": lambda: images.make("2.0.0", security_counter=4),
         "bad-hash": lambda: _corrupt_body(images.make("2.0.0")),
         "bad-signature": lambda: images.make("2.0.0", key="rogue"),
         "wrong-board": lambda: images.make("2.0.0", board="laser-b"),
@@ -385,7 +353,7 @@ def test_refused_uploads_say_why_and_leave_nothing_behind(
 
 
 def test_upload_whose_data_does_not_match_its_sha_is_refused(
-    device: FlashDevice, images: Images
+    device: FlashDevice, images: ImageFactory
 ) -> None:
     image = images.make("1.1.0")
     reply = upload(device.smp_server, image, sha=hashlib.sha256(b"another image").digest())
@@ -393,7 +361,7 @@ def test_upload_whose_data_does_not_match_its_sha_is_refused(
     assert [s.slot for s in states(device.smp_server)] == [0]
 
 
-def test_state_write_refusals(device: FlashDevice, images: Images) -> None:
+def test_state_write_refusals(device: FlashDevice, images: ImageFactory) -> None:
     server = device.smp_server
     running_hash = states(server)[0].hash
     assert running_hash is not None
@@ -404,7 +372,7 @@ def test_state_write_refusals(device: FlashDevice, images: Images) -> None:
 
 
 def test_secondary_is_busy_until_the_test_image_is_confirmed(
-    device: FlashDevice, images: Images
+    device: FlashDevice, images: ImageFactory
 ) -> None:
     image = images.make("1.1.0")
     upload(device.smp_server, image)
@@ -418,7 +386,7 @@ def test_secondary_is_busy_until_the_test_image_is_confirmed(
     assert [s.slot for s in states(device.smp_server)] == [0]
 
 
-def test_power_cut_at_every_operation_of_an_upload(tmp_path: Path, images: Images) -> None:
+def test_power_cut_at_every_operation_of_an_upload(tmp_path: Path, images: ImageFactory) -> None:
     path = tmp_path / "flash.bin"
     policy = _policy(images)
     with FlashDevice(path, layout=LAYOUT, policy=policy, durable=False) as factory:
