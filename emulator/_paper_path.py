@@ -309,7 +309,8 @@ class PaperPath:
             moving = self.motor_on and not sheet.halted
             travel = sheet.travel_ns
             if moving:
-                travel += scheduler.now_ns - self._since_ns
+                now = scheduler.now_ns
+                travel += now - self._since_ns
             i = sheet.next_mark
             limit = sheet.limit_ns
             if i < n_marks:
@@ -332,9 +333,9 @@ class PaperPath:
                 if target is None or limit < target:
                     target = limit
             if target is not None:
-                sheet.timer = scheduler.call_at(
-                    self._since_ns + target - sheet.travel_ns, sheet.step
-                )
+                # call_at(since + target - travel_ns), as a delay from now: target is
+                # ahead of the travel now, so the delay is positive.
+                sheet.timer = scheduler.call_later(target - travel, sheet.step)
             return
 
     def _apply(self, sheet: Sheet, mark: Landmark) -> None:

@@ -82,10 +82,17 @@ class ActiveObject:
         # changes, not the internal transitions that make up most triggers.
         for machine_state in self.machine.states.values():
             machine_state.add_callback("enter", self._published_state_change)
+        _bind_callbacks(self)
 
     def post(self, event: str, **data: Any) -> None:
         """Queue ``event`` for this object (from an ISR, another object, or itself)."""
-        self.kernel.post(self, event, data)
+        # Kernel.post, inlined: the most frequent call of the firmware.
+        kernel = self.kernel
+        if kernel.alive:
+            self.queue.append((event, data))
+            if not kernel._dispatch_pending:
+                kernel._dispatch_pending = True
+                kernel.scheduler.call_soon(kernel._dispatch)
 
     def publish(self, kind: str, **detail: Any) -> None:
         self.kernel.publish(kind, source=self.NAME, **detail)
@@ -102,6 +109,29 @@ class ActiveObject:
             self.kernel.publish("state", source=self.NAME, state=self.state)
 
 
+def _bind_callbacks(ao: ActiveObject) -> None:
+    """Resolve the callbacks and conditions the machine holds by name to the object's
+    bound methods, once, instead of at every trigger (``transitions`` looks a name up on
+    the model each time it runs it). What runs, and in which order, is unchanged."""
+
+    def bound(names: list[Any]) -> list[Any]:
+        return [getattr(ao, n) if isinstance(n, str) else n for n in names]
+
+    machine = ao.machine
+    for event in machine.events.values():
+        for transitions in event.transitions.values():
+            for t in transitions:
+                t.prepare[:] = bound(t.prepare)
+                t.before[:] = bound(t.before)
+                t.after[:] = bound(t.after)
+                for condition in t.conditions:
+                    if isinstance(condition.func, str):
+                        condition.func = getattr(ao, condition.func)
+    for state in machine.states.values():
+        state.on_enter[:] = bound(state.on_enter)
+        state.on_exit[:] = bound(state.on_exit)
+
+
 class Kernel:
     """Runs a set of active objects on one board's scheduler; see the module docstring."""
 
@@ -112,6 +142,7 @@ class Kernel:
         self._by_priority: list[ActiveObject] = []
         self._dispatch_pending = False
         self._timer_list: dict[int, Timer] = {}
+        self._tickers: list[_Ticker] = []
         self._listeners: list[StatusListener] = []
         self.alive = True
         """False once the board has reset: everything this kernel does becomes a no-op,
@@ -187,15 +218,7 @@ class Kernel:
     def every(self, period_ns: int, callback: Callable[[], None]) -> None:
         """Run ``callback`` every ``period_ns`` while this kernel is alive (the main
         loop's housekeeping, such as kicking the watchdog)."""
-
-        def tick() -> None:
-            if not self.alive:
-                return
-            callback()
-            timer = self.scheduler.call_later(period_ns, tick)
-            self._timer_list[id(tick)] = timer
-
-        self._timer_list[id(tick)] = self.scheduler.call_later(period_ns, tick)
+        _Ticker(self, period_ns, callback)
 
     def shutdown(self) -> None:
         """The board reset under this firmware: cancel every timer, drop every queue."""
@@ -203,6 +226,9 @@ class Kernel:
         for timer in self._timer_list.values():
             Scheduler.cancel(timer)
         self._timer_list.clear()
+        for ticker in self._tickers:
+            ticker.stop()
+        self._tickers.clear()
         for ao in self.objects:
             ao.queue.clear()
 
@@ -220,3 +246,28 @@ class Kernel:
         event = StatusEvent(self.scheduler.now_ns, kind, source, detail)
         for listener in self._listeners:
             listener(event)
+
+
+class _Ticker:
+    """One periodic callback of a kernel: a single bound method rescheduled each period
+    (no closure, no bookkeeping per tick); stopped with the kernel."""
+
+    __slots__ = ("_call_later", "_callback", "_kernel", "_period_ns", "_tick", "_timer")
+
+    def __init__(self, kernel: Kernel, period_ns: int, callback: Callable[[], None]) -> None:
+        self._kernel = kernel
+        self._period_ns = period_ns
+        self._callback = callback
+        self._call_later = kernel.scheduler.call_later
+        self._tick = self.tick
+        self._timer: Timer = self._call_later(period_ns, self._tick)
+        kernel._tickers.append(self)
+
+    def tick(self) -> None:
+        if not self._kernel.alive:
+            return
+        self._callback()
+        self._timer = self._call_later(self._period_ns, self._tick)
+
+    def stop(self) -> None:
+        Scheduler.cancel(self._timer)

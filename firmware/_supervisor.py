@@ -8,31 +8,44 @@ reset by the watchdog, a reboot, and a ``watchdog_reset`` report at the next boo
 
 from __future__ import annotations
 
-from firmware._kernel import Kernel
+from firmware._kernel import ActiveObject, Kernel
 
 
 class Supervisor:
     def __init__(self, kernel: Kernel) -> None:
         self._kernel = kernel
-        self._seen: dict[str, int] = {}
+        self._objects: list[ActiveObject] = []
+        self._seen: list[int] = []
+        """Each object's ``processed`` at the last check, in ``_objects`` order."""
+        self._board = kernel.board
         self.stuck: list[str] = []
 
     def start(self) -> None:
         kernel = self._kernel
         period_ns = round(kernel.board.config.engine.watchdog_kick_ms * 1e6)
+        self._objects = list(kernel.objects)
+        self._seen = [-1] * len(self._objects)  # no mark yet: nothing can look stuck
         kernel.board.kick_watchdog()
         kernel.every(period_ns, self._check_and_kick)
 
     def _check_and_kick(self) -> None:
         # Runs four times a second of printer time, whatever is printing: kept lean.
         # Every object is looked at each time so each one's progress mark stays current.
+        objects = self._objects
         seen = self._seen
-        stuck = []
-        for ao in self._kernel.objects:
-            processed = ao.processed
-            if ao.queue and seen.get(ao.NAME) == processed:
-                stuck.append(ao.NAME)
-            seen[ao.NAME] = processed
+        marks = [ao.processed for ao in objects]
+        self._seen = marks
+        for ao in objects:
+            if ao.queue:
+                break
+        else:
+            # Nothing waiting anywhere: nothing can be stuck.
+            if self.stuck:
+                self.stuck = []
+            self._board.kick_watchdog()  # looked up each time: a host may swap it
+            return
+        stuck = [ao.NAME for ao, before, now in zip(objects, seen, marks, strict=True)
+                 if ao.queue and before == now]
         self.stuck = stuck
         if not stuck:
-            self._kernel.board.kick_watchdog()
+            self._board.kick_watchdog()  # looked up each time: a host may swap it

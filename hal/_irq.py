@@ -81,6 +81,11 @@ class InterruptController:
                 raise ValueError(f"duplicate interrupt line {spec.number} / {spec.name!r}")
             self._lines[spec.number] = _Line(spec)
             self._by_name[spec.name] = spec.number
+        self._by_key: dict[int | str, _Line] = {}
+        for number, ln in self._lines.items():
+            self._by_key[number] = ln
+            self._by_key[ln.spec.name] = ln
+        """Every line by its number and by its name: one look-up on the raise path."""
         # Dispatch order: priority high first, then line number low first (stable).
         self._order = sorted(
             self._lines.values(), key=lambda ln: (-ln.spec.priority, ln.spec.number)
@@ -163,13 +168,19 @@ class InterruptController:
 
     def raise_line(self, line: int | str, value: object = None) -> None:
         """Latch a raise of ``line`` with ``value`` and arrange its delivery."""
-        ln = self._get(line)
-        event = IrqEvent(ln.spec.number, ln.spec.name, self._scheduler.now_ns, value)
+        ln = self._by_key.get(line)
+        if ln is None:
+            ln = self._get(line)
+        spec = ln.spec
+        event = IrqEvent(spec.number, spec.name, self._scheduler.now_ns, value)
         ln.pending.append(event)
         self._pending_count += 1
-        for listener in self._listeners:
-            listener("raise", event)
-        self._schedule_dispatch()
+        if self._listeners:
+            for listener in self._listeners:
+                listener("raise", event)
+        if not self._dispatch_scheduled and self._mask_depth == 0:
+            self._dispatch_scheduled = True
+            self._scheduler.call_soon(self._dispatch, PRIORITY_IRQ)
 
     # -- delivery ---------------------------------------------------------------
 
@@ -195,21 +206,28 @@ class InterruptController:
         """Deliver pending raises, highest priority first, one at a time, until none
         is deliverable. An ISR that raises a higher line sees it delivered next."""
         self._dispatch_scheduled = False
+        order = self._order
+        listeners = self._listeners
         while self._mask_depth == 0:
-            ln = self._next_deliverable()
-            if ln is None:
+            if not self._pending_count:
+                return
+            for ln in order:
+                if ln.pending and ln.enabled:
+                    break
+            else:
                 return
             event = ln.pending.popleft()
             self._pending_count -= 1
             isr = ln.isr
             if isr is None:
                 self.spurious += 1
-                for listener in self._listeners:
+                for listener in listeners:
                     listener("spurious", event)
                 continue
             ln.delivered += 1
-            for listener in self._listeners:
-                listener("isr", event)
+            if listeners:
+                for listener in listeners:
+                    listener("isr", event)
             try:
                 isr(event)
             except BaseException:
