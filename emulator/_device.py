@@ -579,10 +579,12 @@ class VirtualDevice:
         link = self._link
         if link is None:
             return  # serial recovery: nobody speaks the link protocol
-        heard = link.stats.frames_received
-        link.receive(data, self._sched.now_ns)
-        if link.stats.frames_received != heard:
-            self._last_heard_ns = self._sched.now_ns
+        stats = link.stats
+        heard = stats.frames_received
+        now = self._sched.now_ns
+        link.receive(data, now)
+        if stats.frames_received != heard:
+            self._last_heard_ns = now
         self._pump()
 
     def _flush_soon(self) -> None:
@@ -652,6 +654,9 @@ class VirtualDevice:
         writer(data)
 
     def _on_link_events(self, events: list[LinkEvent]) -> None:
+        if len(events) == 1 and type(events[0]) is Frame:
+            self._on_frame(events[0], answer=True)  # the usual case: one request
+            return
         # Frames before a LinkLost in this batch belong to a session that has ended: carry
         # them out, but never answer them (a later session must not see the answer).
         ended = -1

@@ -339,7 +339,15 @@ class _Connection:
 def _write_fd(fd: int, data: bytes) -> bool:
     """Write all of ``data`` to a non-blocking fd; False if it had to be dropped (no
     reader, or one that has not read for :data:`_WRITE_STALL_S`)."""
-    view = memoryview(data)
+    try:
+        written = os.write(fd, data)  # the usual case: a frame or two, taken at once
+    except BlockingIOError:
+        written = 0
+    except OSError:
+        return False  # EIO: nobody has the pty open; EBADF: closed meanwhile
+    if written == len(data):
+        return True
+    view = memoryview(data)[written:]
     deadline = 0.0
     while view:
         try:
