@@ -497,7 +497,7 @@ class VirtualDevice:
             self._timer = None
         if self._demux is not None:
             self._demux.reset()
-        image_version = ""
+        image_version, image_sha256, image_confirmed = "", "", None
         if self.flash is not None:
             result = self.flash.boot()
             if result.image is None:
@@ -505,6 +505,8 @@ class VirtualDevice:
                 self._link = None
                 return
             image_version = str(result.image.version)
+            image_sha256 = result.image.sha256.hex()
+            image_confirmed = result.image.confirmed
         self._attach_isrs()
         self._link = LinkEndpoint(
             Role.DEVICE,
@@ -512,6 +514,8 @@ class VirtualDevice:
             device_id=self.device_id,
             board=self.board.config.board.name,
             image_version=image_version,
+            image_sha256=image_sha256,
+            image_confirmed=image_confirmed,
             boot_nonce=self._rng.getrandbits(64),
             rng=self._rng,
             **self._timings,

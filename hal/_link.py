@@ -285,6 +285,8 @@ class LinkEndpoint:
         device_id: str = "",
         board: str = "",
         image_version: str = "",
+        image_sha256: str = "",
+        image_confirmed: bool | None = None,
         boot_nonce: int | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -315,6 +317,8 @@ class LinkEndpoint:
         self._device_id = device_id
         self._board = board
         self._image_version = image_version
+        self._image_sha256 = image_sha256
+        self._image_confirmed = image_confirmed
         self._boot_nonce = boot_nonce
         self._session = self._new_session_id(0)
         self._peer_session = 0
@@ -713,6 +717,8 @@ class LinkEndpoint:
             device_id=self._device_id,
             board=self._board,
             image_version=self._image_version,
+            image_sha256=self._image_sha256,
+            image_confirmed=self._image_confirmed,
         ).to_payload()
 
     # --- sessions ---------------------------------------------------------------------

@@ -472,6 +472,10 @@ class Hello:
     device_id: str = ""
     board: str = ""
     image_version: str = ""
+    image_sha256: str = ""
+    """Hex SHA-256 of the running image ("" when the sender has no image to tell of)."""
+    image_confirmed: bool | None = None
+    """Whether the running image is confirmed (None: not told)."""
 
     def to_payload(self) -> bytes:
         """The CBOR payload. Raises :class:`ValueError` if a field is out of range or
@@ -485,8 +489,14 @@ class Hello:
             and self.dead_after_ns > 0
         ):
             raise ValueError(f"HELLO field out of range: {self!r}")
+        image: dict[str, Any] = {}
+        if self.image_sha256:
+            image["image_sha"] = self.image_sha256
+        if self.image_confirmed is not None:
+            image["image_ok"] = self.image_confirmed
         payload = encode_payload(
             {
+                **image,
                 "version": self.version,
                 "role": str(self.role),
                 "caps": sorted(self.capabilities),
@@ -548,6 +558,8 @@ class Hello:
             device_id=_opt(m, "device_id", str, "", what),
             board=_opt(m, "board", str, "", what),
             image_version=_opt(m, "image", str, "", what),
+            image_sha256=_opt(m, "image_sha", str, "", what),
+            image_confirmed=_opt(m, "image_ok", bool, None, what),
         )
 
 
