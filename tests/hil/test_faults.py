@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from emulator import PrinterHarness
-from hal import Button, FaultInjector, JamPoint
+from hal import Button, FaultInjector, JamPoint, Output
 
 pytestmark = pytest.mark.printer_caps("faults")
 
@@ -169,3 +169,22 @@ def test_a_scenario_plays_as_on_the_command_line(
     assert result["jams"] == 1
     assert sorted((p["job"], p["page"]) for p in result["page_log"]) == [
         (1, p) for p in range(1, 7)]
+
+
+def test_the_panel_lights_follow_the_printer(
+    printer: PrinterHarness, printer_faults: FaultInjector,
+) -> None:
+    board = printer.board
+    assert board.output(Output.LED_READY) and not board.output(Output.LED_ATTENTION)
+    printer_faults.set_toner_pct(printer.board.config.toner.low_pct - 1)
+    printer.wait_for("toner_low", timeout_s=10)
+    printer.run_for(0.05)
+    assert board.output(Output.LED_TONER)
+    printer_faults.set_tray(0)
+    printer.submit(pages=1)
+    printer.wait_for("state", timeout_s=10, state="held")
+    printer.run_for(0.05)
+    assert board.output(Output.LED_ATTENTION) and not board.output(Output.LED_READY)
+    printer_faults.set_tray(10)
+    printer.run_until_idle(timeout_s=_budget_s(printer, 1))
+    assert board.output(Output.LED_READY) and not board.output(Output.LED_ATTENTION)

@@ -9,6 +9,7 @@ and devkit, in virtual or wall time.
 from __future__ import annotations
 
 from itertools import pairwise
+from pathlib import Path
 
 from emulator import PrinterHarness
 
@@ -72,3 +73,12 @@ def test_power_save_after_idle_and_a_job_wakes_the_printer(printer: PrinterHarne
     printer.wait_for("wake", timeout_s=5)
     printer.run_until_idle(timeout_s=_job_time_s(printer, 1))
     assert job.delivered == 1
+
+
+def test_a_text_file_prints_a_page_per_form_feed(printer: PrinterHarness, tmp_path: Path) -> None:
+    letter = tmp_path / "letter.txt"
+    letter.write_text("Dear reader,\n\nthree pages follow.\n\fpage two\n\fpage three\n")
+    job = printer.submit_file(letter)
+    assert job.pages == 3
+    printer.run_until_idle(timeout_s=_job_time_s(printer, 3))
+    assert printer.delivered_pages() == [(job.id, 1), (job.id, 2), (job.id, 3)]
