@@ -142,9 +142,16 @@ def printer_board(request: pytest.FixtureRequest, printer_board_config: BoardCon
         yield EmulatedBoard(printer_board_config, Scheduler(), seed=seed)
         return
     from hal._serial_board import SerialBoard
+    from hal._wire_errors import PrinterLinkError
 
     with _port_lock(printer_device_url):
-        board = SerialBoard(printer_device_url, printer_board_config)
+        problem = ""
+        try:
+            board = SerialBoard(printer_device_url, printer_board_config)
+        except (PrinterLinkError, OSError) as exc:
+            problem = f"printer device {printer_device_url}: {exc}"
+        if problem:  # the world's failure, not the test's: one line, no traceback
+            pytest.fail(problem, pytrace=False)
         try:
             board.power_cycle()
             yield board
