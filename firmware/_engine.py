@@ -283,16 +283,7 @@ class Engine(ActiveObject):
     def on_enter_offline(self, **_: Any) -> None:
         # Keep the sheets and their imaging requests: the board still holds both, and
         # when the link is back each sheet comes out delivered or spoiled as it went.
-        self.board.set_output(Output.MOTOR, False)
-        self.board.set_output(Output.LASER, False)
-        self.kernel.cancel(self._pick_timer)
-        self._pick_timer = None
-        self.kernel.cancel(self._run_out_timer)
-        self._run_out_timer = None
-        for sheet in self.sheets:
-            self.kernel.cancel(sheet.feed_deadline)
-            self.kernel.cancel(sheet.exit_deadline)
-            sheet.feed_deadline = sheet.exit_deadline = None
+        self._freeze_path()
 
     def _remember_state(self, **_: Any) -> None:
         self._state_before_offline = self.state
@@ -333,7 +324,8 @@ class Engine(ActiveObject):
         self._spooler.post("fail_all", reason="fuser error")
         self._ask_for_page()
 
-    def _stop_path(self) -> None:
+    def _freeze_path(self) -> None:
+        """Motor and laser off, no pickup, no deadline: the sheets stay where they are."""
         self.board.set_output(Output.MOTOR, False)
         self.board.set_output(Output.LASER, False)
         self.kernel.cancel(self._pick_timer)
@@ -343,6 +335,13 @@ class Engine(ActiveObject):
         for sheet in self.sheets:
             self.kernel.cancel(sheet.feed_deadline)
             self.kernel.cancel(sheet.exit_deadline)
+            sheet.feed_deadline = sheet.exit_deadline = None
+
+    def _stop_path(self) -> None:
+        """Freeze the path and drop its imaging requests: its sheets will not be imaged
+        (a jam, an open cover, a fuser error)."""
+        self._freeze_path()
+        for sheet in self.sheets:
             if sheet.handle is not None:
                 sheet.handle.cancel()
 
