@@ -12,9 +12,11 @@ import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 _TRANSPORT_ARGS = {
     "pty": ["--pty"],
@@ -40,6 +42,7 @@ class ServeProcess:
         self._start_timeout_s = start_timeout_s
         self._stop_timeout_s = stop_timeout_s
         self.process: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
         self.url = ""
 
     def __enter__(self) -> ServeProcess:
@@ -51,9 +54,12 @@ class ServeProcess:
         self.stop()
 
     def start(self) -> str:
+        # stderr to a file, not a pipe nobody reads: a long session's warnings would
+        # fill a pipe and block the device.
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True,
+            stderr=self._stderr, start_new_session=True,
         )
         try:
             self.url = self._first_line()
@@ -78,8 +84,8 @@ class ServeProcess:
                     continue
                 chunk = os.read(process.stdout.fileno(), 4096)
                 if not chunk:
-                    _, err = process.communicate(timeout=self._stop_timeout_s)
-                    said = err.decode(errors="replace").strip().splitlines()
+                    process.wait(timeout=self._stop_timeout_s)
+                    said = self.stderr_text().strip().splitlines()
                     raise ServeError(said[-1] if said else
                                      f"printer-emu serve exited with {process.returncode}")
                 buffer += chunk
@@ -97,7 +103,16 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
+        if process.stdout is not None:
+            process.stdout.close()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
         return process.returncode
+
+    def stderr_text(self) -> str:
+        """What the device has said on stderr so far ("" once stopped)."""
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
