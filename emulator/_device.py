@@ -109,8 +109,8 @@ from hal._wire import (
     FrameType,
     Noise,
     Request,
-    Response,
     Role,
+    encode_payload,
 )
 from hal._wire_errors import ErrorCode, LinkDown, MalformedPayload, PayloadTooLarge
 
@@ -128,6 +128,11 @@ SAFE_OUTPUTS = (Output.HEATER, Output.LASER, Output.MOTOR)
 _SMP_MARKERS = (b"\x06\x09", b"\x04\x14")
 _MAX_SMP_LINE_BYTES = 4096
 _MARKER = 0xA5
+# Enum members as globals for the per-request path (a class attribute of an Enum is
+# several times dearer to look up in Python 3.11).
+_UP = LinkState.UP
+_REQUEST = FrameType.REQUEST
+_RESPONSE = FrameType.RESPONSE
 
 Writer = Callable[[bytes], object]
 
@@ -185,12 +190,25 @@ def _text(args: dict[str, Any], key: str) -> str:
     return value
 
 
+_MEMBERS: dict[Any, dict[str, Any]] = {}
+"""``kind(text)`` of :func:`_enum_arg` that succeeded, by kind and text (a dict lookup
+costs a fraction of an Enum call)."""
+
+
 def _enum_arg(args: dict[str, Any], key: str, kind: Callable[[str], _E]) -> _E:
     text = _text(args, key)
+    members = _MEMBERS.get(kind)
+    if members is None:
+        members = _MEMBERS[kind] = {}
+    member: _E | None = members.get(text)
+    if member is not None:
+        return member
     try:
-        return kind(text)
+        member = kind(text)
     except ValueError:
         raise _bad(f"{key!r}: no such name {text!r}") from None
+    members[text] = member
+    return member
 
 
 # -- the byte stream: frames and SMP lines ---------------------------------------------
@@ -564,7 +582,7 @@ class VirtualDevice:
 
     def _event(self, kind: str, t_ns: int, data: dict[str, Any], request_id: int = 0) -> bool:
         link = self._link
-        if link is None or link.state is not LinkState.UP:
+        if link is None or link.state is not _UP:
             self.events_dropped += 1
             return False
         try:
@@ -711,7 +729,7 @@ class VirtualDevice:
     # -- requests ----------------------------------------------------------------------
 
     def _on_frame(self, frame: Frame, *, answer: bool) -> None:
-        if frame.type is not FrameType.REQUEST:
+        if frame.type is not _REQUEST:
             _log.debug("ignored %s frame from the host", frame.type.name)
             return
         self.requests += 1
@@ -734,7 +752,8 @@ class VirtualDevice:
                 self._refuse(rid, ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
             return
         if answer:
-            self._reply(rid, Response(result).to_payload())
+            # Response(result).to_payload(), without the dataclass in between.
+            self._reply(rid, b"" if result is None else encode_payload({"result": result}))
             if request.cmd == "imaging.submit":
                 self._watch_imaging(int(request.args["handle"]))
 
@@ -757,7 +776,7 @@ class VirtualDevice:
         if link is None:
             return
         try:
-            link.send(FrameType.RESPONSE, payload, rid)
+            link.send(_RESPONSE, payload, rid)
         except LinkDown:
             return
         except PayloadTooLarge as exc:

@@ -88,6 +88,7 @@ from hal._wire import (
     Noise,
     Role,
     encode_frame,
+    encode_frame_fields,
     max_encoded_size,
 )
 from hal._wire_errors import (
@@ -125,6 +126,14 @@ class LinkState(enum.Enum):
     """A session is up; data frames can be sent."""
     DOWN = "down"
     """The session died of silence or no progress; handshaking to get a new one."""
+
+
+# Enum members as module globals: in Python 3.11 ``Enum.MEMBER`` is a class attribute
+# lookup through the metaclass, several times dearer than a global, on every frame.
+_UP = LinkState.UP
+_HELLO = FrameType.HELLO
+_HELLO_ACK = FrameType.HELLO_ACK
+_NAK = FrameType.NAK
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,7 +414,7 @@ class LinkEndpoint:
         peer's limit, :class:`ValueError` for a control frame type or a request id that is
         not a u16.
         """
-        if self._state is not LinkState.UP:
+        if self._state is not _UP:
             raise LinkDown(self._down_reason)
         if type(frame_type) is not FrameType or frame_type < FIRST_DATA_TYPE:
             raise ValueError(f"{frame_type!r} is not a data frame type; the link sends those")
@@ -430,7 +439,7 @@ class LinkEndpoint:
                 self._events.append(item)
                 if item.kind in _NAK_KINDS:
                     self._request_nak(now_ns)
-                elif item.kind is DecodeErrorKind.BAD_VERSION and self._state is not LinkState.UP:
+                elif item.kind is DecodeErrorKind.BAD_VERSION and self._state is not _UP:
                     self._events.append(HandshakeFailed(item.error()))
             else:
                 assert type(item) is Noise
@@ -440,7 +449,7 @@ class LinkEndpoint:
     def poll(self, now_ns: int) -> None:
         """Run the timers due at ``now_ns``: session death, retransmission, HELLO.
         Idempotent for a given time. :meth:`outgoing` calls it first."""
-        if self._state is LinkState.UP:
+        if self._state is _UP:
             if now_ns - self._last_rx_ns >= self._dead_after_ns:
                 self._end_session(LinkDownReason.SILENCE, now_ns, LinkState.DOWN)
             elif self._in_flight and now_ns - self._progress_ns >= self._dead_after_ns:
@@ -454,7 +463,7 @@ class LinkEndpoint:
                 self._retransmit = True
                 self.stats.timeouts += 1
                 self._rto_ns_now = min(2 * self._rto_ns_now, self._rto_cap_ns)
-        if self._state is not LinkState.UP and now_ns >= self._hello_due:
+        if self._state is not _UP and now_ns >= self._hello_due:
             self._hello_pending = True
 
     def outgoing(self, now_ns: int) -> bytes:
@@ -468,17 +477,17 @@ class LinkEndpoint:
         frames: list[bytes] = []
         if self._hello_ack_pending:
             self._hello_ack_pending = False
-            frames.append(encode_frame(FrameType.HELLO_ACK, self._hello_payload()))
+            frames.append(encode_frame(_HELLO_ACK, self._hello_payload()))
         if self._hello_pending:
             self._hello_pending = False
-            frames.append(encode_frame(FrameType.HELLO, self._hello_payload()))
+            frames.append(encode_frame(_HELLO, self._hello_payload()))
             self.stats.hellos_sent += 1
             self._last_hello_ns = now_ns
             self._hello_due = now_ns + self._hello_interval_ns
             self._hello_interval_ns = min(
                 2 * self._hello_interval_ns, max(self._rto_ns, self._heartbeat_ns)
             )
-        if self._state is LinkState.UP:
+        if self._state is _UP:
             self._send_session_frames(now_ns, frames)
         if not frames:
             return b""
@@ -491,19 +500,26 @@ class LinkEndpoint:
         It may be in the past (or 0): then there is something to send now."""
         if self._hello_pending or self._hello_ack_pending or self._nak_pending or self._retransmit:
             return 0
-        if self._state is not LinkState.UP:
+        if self._state is not _UP:
             return self._hello_due
-        if self._queue and len(self._in_flight) < self._tx_window:
+        in_flight = self._in_flight
+        if self._queue and len(in_flight) < self._tx_window:
             return 0
-        deadline = min(
-            self._last_rx_ns + self._dead_after_ns, self._last_tx_ns + self._hb_interval_ns
-        )
-        if self._in_flight:
-            deadline = min(deadline, self._progress_ns + self._dead_after_ns)
-            if self._rto_deadline_ns is not None:
-                deadline = min(deadline, self._rto_deadline_ns)
-        if self._ack_due_ns is not None:
-            deadline = min(deadline, self._ack_due_ns)
+        # Comparisons rather than min(): this runs after every frame.
+        deadline = self._last_rx_ns + self._dead_after_ns
+        other = self._last_tx_ns + self._hb_interval_ns
+        if other < deadline:
+            deadline = other
+        if in_flight:
+            other = self._progress_ns + self._dead_after_ns
+            if other < deadline:
+                deadline = other
+            other_or_none = self._rto_deadline_ns
+            if other_or_none is not None and other_or_none < deadline:
+                deadline = other_or_none
+        ack_due = self._ack_due_ns
+        if ack_due is not None and ack_due < deadline:
+            deadline = ack_due
         return deadline
 
     def events(self) -> list[LinkEvent]:
@@ -517,7 +533,7 @@ class LinkEndpoint:
         """Start over (the port was reopened, say): end the session if one is up
         (``LinkLost(LOCAL_RESET)``), forget any partial frame, and handshake anew."""
         self._decoder.reset()
-        if self._state is LinkState.UP:
+        if self._state is _UP:
             self._end_session(LinkDownReason.LOCAL_RESET, now_ns, LinkState.CONNECTING)
         else:
             self._session = self._new_session_id(self._session)
@@ -530,10 +546,10 @@ class LinkEndpoint:
 
     def _on_frame(self, frame: Frame, now_ns: int) -> None:
         frame_type = frame.type
-        if frame_type is FrameType.HELLO or frame_type is FrameType.HELLO_ACK:
+        if frame_type is _HELLO or frame_type is _HELLO_ACK:
             self._on_hello(frame, now_ns)
             return
-        if self._state is not LinkState.UP:
+        if self._state is not _UP:
             # The peer believes in a session we do not have: let it hear about ours soon.
             self.stats.dropped_not_up += 1
             self._hurry_hello(now_ns)
@@ -559,7 +575,7 @@ class LinkEndpoint:
                 self.stats.out_of_order += 1
                 self._request_nak(now_ns)
             return
-        if frame_type is FrameType.NAK:
+        if frame_type is _NAK:
             self.stats.naks_received += 1
             if self._in_flight:
                 self._retransmit = True
@@ -577,8 +593,11 @@ class LinkEndpoint:
         acked = (ack - in_flight[0].seq + 1) & _SEQ_MASK
         if acked == 0 or acked > len(in_flight):
             return  # an old ack, or one for frames never sent: nothing new
-        for _ in range(acked):
-            in_flight.popleft()
+        if acked == len(in_flight):
+            in_flight.clear()
+        else:
+            for _ in range(acked):
+                in_flight.popleft()
         self._progress_ns = now_ns
         self._rto_ns_now = self._rto_ns
         if in_flight:
@@ -600,8 +619,8 @@ class LinkEndpoint:
                 why = f"both ends are {self._role.value}s"
             self._events.append(HandshakeFailed(IncompatiblePeer(why), hello))
             return
-        is_hello = frame.type is FrameType.HELLO
-        if self._state is LinkState.UP:
+        is_hello = frame.type is _HELLO
+        if self._state is _UP:
             if hello.session == self._peer_session and hello.peer_session == self._session:
                 # The peer repeats the handshake: it has not heard our HELLO_ACK yet.
                 self._last_rx_ns = now_ns
@@ -628,7 +647,7 @@ class LinkEndpoint:
             self._hurry_hello(now_ns)
 
     def _request_nak(self, now_ns: int) -> None:
-        if self._state is not LinkState.UP:
+        if self._state is not _UP:
             return
         if self._rx_expected == self._nak_expected and now_ns - self._nak_ns < self._rto_ns:
             return
@@ -652,7 +671,7 @@ class LinkEndpoint:
         carried_ack = False
         if self._nak_pending:
             self._nak_pending = False
-            frames.append(encode_frame(FrameType.NAK, seq=self._tx_next(), ack=ack))
+            frames.append(encode_frame(_NAK, seq=self._tx_next(), ack=ack))
             stats.naks_sent += 1
             carried_ack = True
         in_flight = self._in_flight
@@ -660,13 +679,8 @@ class LinkEndpoint:
             self._retransmit = False
             for out in in_flight:
                 frames.append(
-                    encode_frame(
-                        out.type,
-                        out.payload,
-                        seq=out.seq,
-                        ack=ack,
-                        request_id=out.request_id,
-                        flags=_RETRANSMIT_FLAGS,
+                    encode_frame_fields(
+                        out.type, out.payload, out.seq, ack, out.request_id, _RETRANSMIT_FLAGS
                     )
                 )
             stats.retransmitted += len(in_flight)
@@ -677,7 +691,7 @@ class LinkEndpoint:
         while queue and len(in_flight) < window:
             out = queue.popleft()
             frames.append(
-                encode_frame(out.type, out.payload, seq=out.seq, ack=ack, request_id=out.request_id)
+                encode_frame_fields(out.type, out.payload, out.seq, ack, out.request_id, 0)
             )
             out.transmitted = True
             if not in_flight:
@@ -750,7 +764,7 @@ class LinkEndpoint:
         peer_reset = self._peer_boot is not None and hello.boot_nonce != self._peer_boot
         self._peer = hello
         self._peer_boot = hello.boot_nonce
-        self._state = LinkState.UP
+        self._state = _UP
         self._tx_window = min(self._window, hello.window)
         self._peer_max_payload = hello.max_payload
         self._hb_interval_ns = min(self._heartbeat_ns, max(1, hello.dead_after_ns // 3))
