@@ -95,7 +95,11 @@ def printer_device_url(request: pytest.FixtureRequest,
     if serve:
         from emulator._serve_process import ServeProcess
 
-        with ServeProcess(printer_board_config.source, transport=serve) as device:
+        # A flash of its own in the session's temp dir: a test session leaves nothing
+        # in the user's state directory, and xdist workers never share one.
+        flash = request.getfixturevalue("tmp_path_factory").mktemp("device") / "flash"
+        with ServeProcess(printer_board_config.source, transport=serve,
+                          extra_args=["--flash", str(flash)]) as device:
             yield device.url
         return
     yield port

@@ -168,3 +168,12 @@ def board_file(tmp_path: Path) -> Callable[[str], BoardConfig]:
         return load_board(path)
 
     return make
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Virtual devices started by tests keep their default flash files here, not in the
+    user's state directory (platformdirs follows XDG_STATE_HOME; children inherit it)."""
+    import os
+
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
