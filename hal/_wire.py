@@ -580,6 +580,18 @@ class Hello:
         )
 
 
+def _fast_map(payload: bytes) -> dict[Any, Any] | None:
+    """The payload's CBOR map, or None for anything else (empty, not CBOR, not a map):
+    the hot paths' shortcut; callers fall back to the checked parse, which words errors."""
+    if not payload:
+        return None
+    try:
+        m = _cbor_loads(payload)
+    except Exception:
+        return None
+    return m if type(m) is dict else None
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """REQUEST payload: ``{"cmd": tstr, ? "args": map}``."""
@@ -597,19 +609,15 @@ class Request:
         """Raises :class:`MalformedPayload`."""
         # Fast path for the usual well-formed request (one call per request on the
         # device); anything unusual takes the general path, which words the errors.
-        if payload:
-            try:
-                m = _cbor_loads(payload)
-            except Exception:
-                m = None
-            if type(m) is dict:
-                cmd = m.get("cmd")
-                args = m.get("args", _NO_ARGS)
-                if type(cmd) is str:
-                    if args is _NO_ARGS:
-                        return cls(cmd, {})
-                    if type(args) is dict:
-                        return cls(cmd, args)
+        m = _fast_map(payload)
+        if m is not None:
+            cmd = m.get("cmd")
+            args = m.get("args", _NO_ARGS)
+            if type(cmd) is str:
+                if args is _NO_ARGS:
+                    return cls(cmd, {})
+                if type(args) is dict:
+                    return cls(cmd, args)
         m = _payload_map(payload, "REQUEST")
         return cls(_get(m, "cmd", str, "REQUEST"), _opt(m, "args", dict, {}, "REQUEST"))
 
@@ -626,13 +634,9 @@ class Response:
     @classmethod
     def from_payload(cls, payload: bytes) -> Response:
         """Raises :class:`MalformedPayload`."""
-        if payload:
-            try:
-                m = _cbor_loads(payload)
-            except Exception:
-                m = None
-            if type(m) is dict:
-                return cls(m.get("result"))
+        m = _fast_map(payload)
+        if m is not None:
+            return cls(m.get("result"))
         return cls(_payload_map(payload, "RESPONSE").get("result"))
 
 
