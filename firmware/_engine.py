@@ -156,6 +156,9 @@ class Engine(ActiveObject):
         self._feed_to_exit_ns = self._travel_ns(path.exit_sensor_mm - path.feed_sensor_mm)
         self._exit_to_output_ns = self._travel_ns(path.output_mm - path.exit_sensor_mm)
         self._power_save_ns = round(cfg.engine.power_save_after_s * 1e9)
+        self._late_in_ns: dict[int, int] = {}
+        """Expected travel time of an edge -> when it is late (the margin added): the
+        same few travels come up for every sheet."""
         self.sheets: deque[_Sheet] = deque()
         self.next_task: PageTask | None = None
         self.holds: set[Hold] = set()
@@ -177,8 +180,11 @@ class Engine(ActiveObject):
 
     def _deadline(self, sheet: _Sheet, expected_in_ns: int, edge: str) -> Timer:
         """A timer for an edge expected ``expected_in_ns`` from now, plus the margin."""
-        margin = max(self._margin_min_ns, round(expected_in_ns * self._margin_pct / 100.0))
-        return self.after(expected_in_ns + margin, "late", sheet=sheet.number, edge=edge)
+        late_in_ns = self._late_in_ns.get(expected_in_ns)
+        if late_in_ns is None:
+            margin = max(self._margin_min_ns, round(expected_in_ns * self._margin_pct / 100.0))
+            late_in_ns = self._late_in_ns[expected_in_ns] = expected_in_ns + margin
+        return self.after(late_in_ns, "late", sheet=sheet.number, edge=edge)
 
     def _feed_deadline(self, sheet: _Sheet, expected_in_ns: int, edge: str) -> None:
         self.kernel.cancel(sheet.feed_deadline)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from transitions import Machine
@@ -69,7 +70,7 @@ class ActiveObject:
         self._published_state = self.INITIAL
         self.hung = False
         """Set by fault injection: the object stops taking events (a hung task)."""
-        self.machine = Machine(
+        self.machine = _Machine(
             model=self,
             states=list(self.STATES),
             transitions=list(self.TRANSITIONS),
@@ -90,12 +91,13 @@ class ActiveObject:
         kernel = self.kernel
         if kernel.alive:
             self.queue.append((event, data))
+            kernel._queued += 1
             if not kernel._dispatch_pending:
                 kernel._dispatch_pending = True
                 kernel.scheduler.call_soon(kernel._dispatch)
 
     def publish(self, kind: str, **detail: Any) -> None:
-        self.kernel.publish(kind, source=self.NAME, **detail)
+        self.kernel._publish(kind, self.NAME, detail)
 
     def after(self, delay_ns: int, event: str, **data: Any) -> Timer:
         """Post ``event`` to this object ``delay_ns`` from now; cancel with
@@ -107,6 +109,25 @@ class ActiveObject:
         if self.state != self._published_state:
             self._published_state = self.state
             self.kernel.publish("state", source=self.NAME, state=self.state)
+
+
+class _Machine(Machine):
+    """``transitions.Machine`` with its callbacks called directly.
+
+    The stock :meth:`Machine.callbacks` resolves each callback by name and logs each
+    call at INFO, per trigger. The kernel binds every callback of an active object to
+    the object once (:func:`_bind_callbacks`), so here a bound callable is simply
+    called, with the event's arguments as the stock ``send_event=False`` path passes
+    them; anything else (a name added later) takes the stock path. What runs, and in
+    which order, is unchanged.
+    """
+
+    def callbacks(self, funcs: Any, event_data: Any) -> None:
+        for func in funcs:
+            if isinstance(func, str):
+                self.callback(func, event_data)
+            else:
+                func(*event_data.args, **event_data.kwargs)
 
 
 def _bind_callbacks(ao: ActiveObject) -> None:
@@ -141,7 +162,9 @@ class Kernel:
         self.objects: list[ActiveObject] = []
         self._by_priority: list[ActiveObject] = []
         self._dispatch_pending = False
-        self._timer_list: dict[int, Timer] = {}
+        self._queued = 0
+        """Events in all the queues together (hung objects' included)."""
+        self._fire_timer = self._fire
         self._tickers: list[_Ticker] = []
         self._listeners: list[StatusListener] = []
         self.alive = True
@@ -166,6 +189,7 @@ class Kernel:
         if not self.alive:
             return
         ao.queue.append((event, data))
+        self._queued += 1
         if not self._dispatch_pending:
             self._dispatch_pending = True
             self.scheduler.call_soon(self._dispatch)
@@ -175,13 +199,23 @@ class Kernel:
         if not self.alive:
             return
         by_priority = self._by_priority
-        for _ in range(_MAX_EVENTS_PER_PASS):
+        budget = _MAX_EVENTS_PER_PASS
+        # The count saves the scan that would find every queue empty: most passes take
+        # one event.
+        while self._queued:
             for ao in by_priority:
                 if ao.queue and not ao.hung:
                     break
             else:
+                return  # only hung objects hold events
+            if not budget:
+                # Work left over: yield to interrupts due now, then carry on.
+                self._dispatch_pending = True
+                self.scheduler.call_soon(self._dispatch)
                 return
+            budget -= 1
             event, data = ao.queue.popleft()
+            self._queued -= 1
             ao.processed += 1
             self.triggers += 1
             trigger = ao.machine.events.get(event)
@@ -193,27 +227,24 @@ class Kernel:
             # The event's own trigger: what ``ao.trigger(event)`` ends in, minus the
             # lookups on the way.
             trigger.trigger(ao, **data)
-        # Work left over: yield to interrupts due now, then carry on.
-        self._dispatch_pending = True
-        self.scheduler.call_soon(self._dispatch)
 
     # -- timers --------------------------------------------------------------------
 
     def after(self, delay_ns: int, ao: ActiveObject, event: str, data: dict[str, Any]) -> Timer:
-        timer: Timer
+        # No bookkeeping per timer: shutdown finds this kernel's timers in the scheduler
+        # by their callback (a partial of ``_fire``), once, when it happens.
+        return self.scheduler.call_later(delay_ns, partial(self._fire_timer, ao, event, data))
 
-        def fire() -> None:
-            self._timer_list.pop(id(timer), None)
-            self.post(ao, event, data)
+    def _fire(self, ao: ActiveObject, event: str, data: dict[str, Any]) -> None:
+        self.post(ao, event, data)
 
-        timer = self.scheduler.call_later(delay_ns, fire)
-        self._timer_list[id(timer)] = timer
-        return timer
+    def _owns(self, callback: object) -> bool:
+        return isinstance(callback, partial) and callback.func == self._fire_timer
 
-    def cancel(self, timer: Timer | None) -> None:
+    @staticmethod
+    def cancel(timer: Timer | None) -> None:
         if timer is not None:
             Scheduler.cancel(timer)
-            self._timer_list.pop(id(timer), None)
 
     def every(self, period_ns: int, callback: Callable[[], None]) -> None:
         """Run ``callback`` every ``period_ns`` while this kernel is alive (the main
@@ -223,14 +254,13 @@ class Kernel:
     def shutdown(self) -> None:
         """The board reset under this firmware: cancel every timer, drop every queue."""
         self.alive = False
-        for timer in self._timer_list.values():
-            Scheduler.cancel(timer)
-        self._timer_list.clear()
+        self.scheduler.cancel_where(self._owns)
         for ticker in self._tickers:
             ticker.stop()
         self._tickers.clear()
         for ao in self.objects:
             ao.queue.clear()
+        self._queued = 0
 
     # -- status --------------------------------------------------------------------
 
@@ -241,6 +271,9 @@ class Kernel:
         self._listeners.remove(listener)
 
     def publish(self, kind: str, source: str, **detail: Any) -> None:
+        self._publish(kind, source, detail)
+
+    def _publish(self, kind: str, source: str, detail: dict[str, Any]) -> None:
         if not self._listeners or not self.alive:
             return
         event = StatusEvent(self.scheduler.now_ns, kind, source, detail)

@@ -37,13 +37,15 @@ Kinds (``detail`` keys in brackets):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class StatusEvent:
+class StatusEvent(NamedTuple):
+    """One status event (see the module docstring for the kinds). Immutable; a named
+    tuple because the firmware makes a few per page and a frozen dataclass costs twice
+    as much to build."""
+
     t_ns: int
     kind: str
     source: str
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any]

@@ -31,7 +31,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from boards import BoardConfig
 from hal._faults import FaultInjector
@@ -83,9 +83,9 @@ class Crossing(enum.StrEnum):
     ABOVE = "above"
 
 
-@dataclass(frozen=True, slots=True)
-class WindowCrossing:
-    """What a window comparator's interrupt carries."""
+class WindowCrossing(NamedTuple):
+    """What a window comparator's interrupt carries. (A named tuple: one is made per
+    crossing, and a frozen dataclass costs twice as much to build.)"""
 
     channel: AnalogChannel
     reading: float

@@ -274,6 +274,20 @@ class Scheduler:
         """Cancel ``timer``; O(1), idempotent, harmless after it ran."""
         timer[_CALLBACK] = None
 
+    def cancel_where(self, predicate: Callable[[Callback], bool]) -> int:
+        """Cancel every queued timer whose callback ``predicate`` accepts; returns how
+        many. O(n) in the queued entries: for rare sweeps (an owner going away), so the
+        owner need not track each of its timers. Entries of the batch running at this
+        instant have already left the queue and are not seen."""
+        cancelled = 0
+        for entry in self._heap:
+            for timer in (entry, *entry[_CALLBACK + 1:]):
+                callback = timer[_CALLBACK]
+                if callback is not None and predicate(callback):
+                    timer[_CALLBACK] = None
+                    cancelled += 1
+        return cancelled
+
     def post_threadsafe(self, callback: Callback) -> None:
         """Hand ``callback`` to the scheduler's thread from any thread; wakes a sleeping
         wall clock at once. Posted callbacks run in the order they were posted."""
