@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from boards import EngineConfig, PaperPathConfig
@@ -165,6 +166,18 @@ class PaperPath:
         self.mark_travel_ns: dict[Landmark, int] = {m: t for t, m in self._marks}
         """Travel at which each landmark is reached (for observers and tests)."""
         self._mark_index: dict[Landmark, int] = {m: i for i, (_, m) in enumerate(self._marks)}
+        reach: dict[Landmark, SheetCallback] = {
+            Landmark.FEED_LEAD: self._feed_lead,
+            Landmark.DRUM_LEAD: self._drum_lead,
+            Landmark.FUSER_LEAD: self._fuser_lead,
+            Landmark.EXIT_LEAD: self._exit_lead,
+            Landmark.FEED_TRAIL: self._feed_trail,
+            Landmark.DRUM_TRAIL: self._drum_trail,
+            Landmark.EXIT_TRAIL: self._exit_trail,
+            Landmark.OUTPUT: self._output,
+        }
+        self._reach: list[SheetCallback] = [reach[m] for m in Landmark]
+        """What reaching each landmark does, indexed by the landmark."""
 
         self.motor_on = False
         self._since_ns = 0
@@ -238,7 +251,7 @@ class PaperPath:
             return None
         self.inserted += 1
         sheet = Sheet(self.inserted)
-        sheet.step = lambda: self._advance(sheet)
+        sheet.step = partial(self._advance, sheet)
         if self._pending_jams:
             sheet.stick_at = self._pending_jams.pop(0)
         if self.motor_on:
@@ -317,7 +330,11 @@ class PaperPath:
                 mark_ns, mark = marks[i]
                 if mark_ns <= travel and (limit is None or mark_ns <= limit):
                     sheet.next_mark = i + 1
-                    self._apply(sheet, mark)
+                    self._reach[mark](sheet)
+                    if mark is sheet.stick_at and sheet.in_path and not sheet.halted:
+                        if self.observer is not None:
+                            self.observer("jammed", sheet.number)
+                        self._halt(sheet)
                     if sheet.timer is not None:
                         return  # a motor restart inside the callback rescheduled it
                     continue
@@ -338,43 +355,47 @@ class PaperPath:
                 sheet.timer = scheduler.call_later(target - travel, sheet.step)
             return
 
-    def _apply(self, sheet: Sheet, mark: Landmark) -> None:
-        if mark is Landmark.FEED_LEAD:
-            self._feed_count += 1
-            if not self.feed_covered:
-                self._set_feed(True)
-        elif mark is Landmark.FEED_TRAIL:
-            self._feed_count -= 1
-            if self._feed_count == 0:
-                self._set_feed(False)
-        elif mark is Landmark.EXIT_LEAD:
-            self._exit_count += 1
-            if not self.exit_covered:
-                self._set_exit(True)
-        elif mark is Landmark.EXIT_TRAIL:
-            self._exit_count -= 1
-            if self._exit_count == 0:
-                self._set_exit(False)
-        elif mark is Landmark.DRUM_LEAD:
-            sheet.drum_lead_passed = True
-            self.on_drum_lead(sheet)
-        elif mark is Landmark.DRUM_TRAIL:
-            sheet.drum_trail_passed = True
-            self.on_drum_trail(sheet)
-        elif mark is Landmark.FUSER_LEAD:
-            self.on_fuser_lead(sheet)
-        else:
-            self.sheets.remove(sheet)
-            sheet.in_path = False
-            self.delivered += 1
-            if self.observer is not None:
-                self.observer("delivered", self.delivered)
-            self.on_delivered(sheet)
-            return
-        if mark is sheet.stick_at and sheet.in_path and not sheet.halted:
-            if self.observer is not None:
-                self.observer("jammed", sheet.number)
-            self._halt(sheet)
+    # What each landmark does, in ``Landmark`` order (see ``_reach``). A jam is checked
+    # after it, in ``_advance``.
+
+    def _feed_lead(self, sheet: Sheet) -> None:
+        self._feed_count += 1
+        if not self.feed_covered:
+            self._set_feed(True)
+
+    def _feed_trail(self, sheet: Sheet) -> None:
+        self._feed_count -= 1
+        if self._feed_count == 0:
+            self._set_feed(False)
+
+    def _exit_lead(self, sheet: Sheet) -> None:
+        self._exit_count += 1
+        if not self.exit_covered:
+            self._set_exit(True)
+
+    def _exit_trail(self, sheet: Sheet) -> None:
+        self._exit_count -= 1
+        if self._exit_count == 0:
+            self._set_exit(False)
+
+    def _drum_lead(self, sheet: Sheet) -> None:
+        sheet.drum_lead_passed = True
+        self.on_drum_lead(sheet)
+
+    def _drum_trail(self, sheet: Sheet) -> None:
+        sheet.drum_trail_passed = True
+        self.on_drum_trail(sheet)
+
+    def _fuser_lead(self, sheet: Sheet) -> None:
+        self.on_fuser_lead(sheet)
+
+    def _output(self, sheet: Sheet) -> None:
+        self.sheets.remove(sheet)
+        sheet.in_path = False
+        self.delivered += 1
+        if self.observer is not None:
+            self.observer("delivered", self.delivered)
+        self.on_delivered(sheet)
 
     def _halt(self, sheet: Sheet) -> None:
         """``sheet`` stops for good; the sheet behind it stops where they touch."""

@@ -94,7 +94,7 @@ class ActiveObject:
             kernel._queued += 1
             if not kernel._dispatch_pending:
                 kernel._dispatch_pending = True
-                kernel.scheduler.call_soon(kernel._dispatch)
+                kernel.scheduler.call_later(0, kernel._dispatch)
 
     def publish(self, kind: str, **detail: Any) -> None:
         self.kernel._publish(kind, self.NAME, detail)
@@ -192,7 +192,7 @@ class Kernel:
         self._queued += 1
         if not self._dispatch_pending:
             self._dispatch_pending = True
-            self.scheduler.call_soon(self._dispatch)
+            self.scheduler.call_later(0, self._dispatch)
 
     def _dispatch(self) -> None:
         self._dispatch_pending = False
@@ -211,7 +211,7 @@ class Kernel:
             if not budget:
                 # Work left over: yield to interrupts due now, then carry on.
                 self._dispatch_pending = True
-                self.scheduler.call_soon(self._dispatch)
+                self.scheduler.call_later(0, self._dispatch)
                 return
             budget -= 1
             event, data = ao.queue.popleft()

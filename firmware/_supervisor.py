@@ -35,10 +35,7 @@ class Supervisor:
         seen = self._seen
         marks = [ao.processed for ao in objects]
         self._seen = marks
-        for ao in objects:
-            if ao.queue:
-                break
-        else:
+        if not self._kernel._queued:
             # Nothing waiting anywhere: nothing can be stuck.
             if self.stuck:
                 self.stuck = []

@@ -184,7 +184,7 @@ class InterruptController:
                 listener("raise", event)
         if not self._dispatch_scheduled and self._mask_depth == 0:
             self._dispatch_scheduled = True
-            self._scheduler.call_soon(self._dispatch, PRIORITY_IRQ)
+            self._scheduler.call_later(0, self._dispatch, PRIORITY_IRQ)
 
     # -- delivery ---------------------------------------------------------------
 
@@ -198,7 +198,7 @@ class InterruptController:
     def _schedule_dispatch(self) -> None:
         if not self._dispatch_scheduled and self._mask_depth == 0:
             self._dispatch_scheduled = True
-            self._scheduler.call_soon(self._dispatch, PRIORITY_IRQ)
+            self._scheduler.call_later(0, self._dispatch, PRIORITY_IRQ)
 
     def _next_deliverable(self) -> _Line | None:
         for ln in self._order:
