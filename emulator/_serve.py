@@ -7,21 +7,27 @@ Usage::
                       [--seed N] [--verbose]
 
 An :class:`~emulator._board.EmulatedBoard` runs on a :class:`~hal.Scheduler` with a
-:class:`~hal.WallClock`, behind the device end of the serial protocol
-(:class:`~emulator._device.VirtualDevice`). The first line on stdout, flushed, is where a
-host connects: the pty's path (``/dev/pts/N``), ``socket://127.0.0.1:PORT`` or
+:class:`~hal._selector_clock.SelectorClock` (wall time), behind the device end of the
+serial protocol (:class:`~emulator._device.VirtualDevice`). The first line on stdout,
+flushed, is where a host connects: the pty's path (``/dev/pts/N``), ``socket://127.0.0.1:PORT`` or
 ``rfc2217://127.0.0.1:PORT`` (port 0 asks for a free port; the real one is printed).
 Sockets bind 127.0.0.1 unless ``--bind`` (or a host in ``--tcp``/``--rfc2217``) says
 otherwise. Nothing else is written to stdout; logs go to stderr.
 
-Threads: the scheduler's thread runs the board and the device (it writes to the line
-itself); one I/O thread per connection reads and hands bytes to it with
-``post_threadsafe``; with ``--baud`` a writer thread paces what the device sends; the
-main thread waits for SIGINT/SIGTERM and shuts everything down (exit status 0).
+Threads: the device is one event loop. The scheduler's thread runs the board and the
+device, and is also the line's I/O loop: its clock waits in one ``select(2)`` on the
+connection's descriptor and the next timer, and when bytes come it reads them and feeds
+the device on the same thread, which writes its answer to the line itself (no reader
+thread, so no hand-off between threads on a request's way through). With ``--baud`` a
+writer thread paces what the device sends. The main thread waits for SIGINT/SIGTERM and
+stops the scheduler (``post_threadsafe``, which wakes the ``select``), then shuts
+everything down (exit status 0).
 
 Transports:
 
-* ``--pty`` (the default): a raw pty; the host opens the printed path. A client that
+* ``--pty`` (the default): a raw pty; the host opens the printed path. While no client
+  has it open the master reads EIO at once, so it is looked at every 20 ms instead of
+  watched; a client is there when the read says ``EAGAIN`` or brings bytes. A client that
   closes the pty is noticed (the master reads EIO) and ends the session (the device
   makes itself safe); what the device would write meanwhile is dropped, not left for the
   next client. The next client gets a fresh session (a new HELLO), as does a host that
