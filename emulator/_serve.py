@@ -734,7 +734,12 @@ class _TcpServer(_Server):
             return
         pm = conn.port_manager
         if pm is not None:
-            data = _rfc2217_data(pm, data)
+            try:
+                data = _rfc2217_data(pm, data)
+            except Exception:  # a client's Telnet that pyserial cannot take: drop it,
+                _log.exception("RFC 2217 from %s", conn.name)  # not the device
+                self._end(conn)
+                return
             if not data:
                 return
         self._deliver(conn, conn.fd, partial(self._on_readable, conn), data)
