@@ -103,7 +103,12 @@ class _FdWakeup(_Wakeup):
         self._flag = False
 
     def close(self) -> None:
-        for fd in {self.fd, self._write_fd}:
+        """Release the descriptors. A ``set`` after this (a late post from another
+        thread) is a no-op, never a write to a descriptor number reused since."""
+        self._flag = True
+        fds = {self.fd, self._write_fd}
+        self.fd = self._write_fd = -1
+        for fd in fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
 

@@ -244,3 +244,18 @@ def test_fd_wakeup_set_from_another_thread_ends_a_wait() -> None:
     finally:
         setter.cancel()
         wakeup.close()
+
+
+def test_a_post_after_the_clock_is_closed_writes_nowhere() -> None:
+    clock = SelectorClock()
+    sched = Scheduler(clock)
+    clock.close()
+    r, w = os.pipe()  # likely to reuse the wake-up's descriptor number
+    try:
+        sched.post_threadsafe(lambda: None)
+        os.set_blocking(r, False)
+        with pytest.raises(BlockingIOError):
+            os.read(r, 8)
+    finally:
+        os.close(r)
+        os.close(w)
