@@ -83,6 +83,7 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
 from hal import Scheduler
+from hal._pty_yield import PtyYield
 from hal._selector_clock import SelectorClock
 
 if TYPE_CHECKING:
@@ -381,26 +382,23 @@ def _write_fd(fd: int, data: bytes) -> bool:
 
 
 class _PtyConnection(_Connection):
-    """The pty master. After each write the scheduler's thread yields the CPU once
-    (``sched_yield``): Linux hands a pty's bytes to the reader from a kernel worker, and
-    a scheduler that lets the running task finish its slice (EEVDF) runs that worker
-    only when we block, so the device's bookkeeping after an answer (link timers, the
-    loop's way back to ``select``) would delay the answer by as much. One syscall, not a
-    busy wait; measured over a pty round trip it takes several microseconds off."""
+    """The pty master. After each write the writing thread yields the CPU once, while
+    yields are cheap (:class:`hal._pty_yield.PtyYield`): Linux moves a pty's bytes from
+    a kernel worker that otherwise waits for the device's bookkeeping after an answer
+    (link timers, the loop's way back to ``select``)."""
 
     name = "pty"
 
     def __init__(self, master: int) -> None:
         self.fd = master
         self.dropped_bytes = 0
-        self._yield = sys.platform.startswith("linux")
+        self.yield_after_write = PtyYield()
 
     def send(self, data: bytes) -> None:
-        if not _write_fd(self.fd, data):
+        if _write_fd(self.fd, data):
+            self.yield_after_write()
+        else:
             self.dropped_bytes += len(data)
-        elif self._yield:
-            with contextlib.suppress(OSError):
-                os.sched_yield()
 
     def close(self) -> None:
         # The pty stays; what was written after the client left must not greet the next.

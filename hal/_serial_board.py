@@ -16,7 +16,8 @@ Threads and time
   scheduler is given).
 * Writes never block the scheduler: on a plain serial device or pty the bytes go out
   with one non-blocking ``write(2)`` when the line is idle (on a Linux pty followed by
-  one ``sched_yield``, see :class:`PortTransport`); whatever does not fit, and
+  one ``sched_yield`` while that is cheap, see :mod:`hal._pty_yield`); whatever does
+  not fit, and
   everything on other kinds of port (sockets, RFC 2217) or on a *paced* line, goes to
   a **writer thread** (which coalesces what a slow line has not taken yet). ``pace=True``
   makes the writer emulate a UART at ``baud`` (a pty or a socket ignores the baud rate).
@@ -106,6 +107,7 @@ from hal._faults import Button, FaultInjector, JamPoint
 from hal._io import IoError, IoEvent, IoHandle
 from hal._irq import InterruptController, IrqLineSpec
 from hal._link import HandshakeFailed, LinkEndpoint, LinkEstablished, LinkLost, LinkState
+from hal._pty_yield import PtyYield
 from hal._scheduler import Scheduler, Timer, WallClock, timer_when_ns
 from hal._wire import (
     CorruptFrame,
@@ -222,11 +224,6 @@ def _is_linux_pty(fd: int | None) -> bool:
         return False
 
 
-def _sched_yield() -> None:
-    with contextlib.suppress(OSError):
-        os.sched_yield()
-
-
 def _open_port(url: str, baud: int | None, timeout_s: float) -> Any:
     kwargs: dict[str, Any] = {"timeout": timeout_s}
     if baud is not None:
@@ -251,12 +248,10 @@ class PortTransport:
     it is reopened every ``reopen_interval_s`` until :meth:`close` (``reopen=False``:
     never).
 
-    On a Linux pty the scheduler's thread yields the CPU once (``sched_yield``) after
-    each direct ``write(2)``: the kernel hands a pty's bytes to the reader from a worker
-    thread, and a scheduler that lets the running task finish its slice (EEVDF) runs
-    that worker only when we block, so our bookkeeping after the write (link timers,
-    the loop's way back to its wait) would delay the bytes by as much. Measured over a
-    pty round trip: about 10 us less per request. One syscall; not a busy wait."""
+    On a Linux pty the scheduler's thread yields the CPU once after each direct
+    ``write(2)``, while yields are cheap (:class:`hal._pty_yield.PtyYield`: the kernel
+    moves a pty's bytes from a worker that otherwise waits for our bookkeeping after the
+    write)."""
 
     _READ_TIMEOUT_S = 0.05
     _PACE_CHUNK = 16
@@ -280,7 +275,7 @@ class PortTransport:
         self._reopen = reopen
         self._reopen_interval_s = reopen_interval_s
         self._port: Any = _open_port(url, baud, self._READ_TIMEOUT_S)
-        self._yield_after_write = _is_linux_pty(self._fd())
+        self._yield_after_write = PtyYield(_is_linux_pty(self._fd()))
         self._lock = threading.Condition()
         self._queue: deque[bytes] = deque()
         self._writing = False
@@ -355,8 +350,7 @@ class PortTransport:
                 self._queue.append(data)
                 self._lock.notify()
                 return
-        if self._yield_after_write:
-            _sched_yield()  # let the pty's worker move the bytes now (class docstring)
+        self._yield_after_write()  # let the pty's worker move the bytes now
 
     def _write_loop(self) -> None:
         while True:
@@ -473,7 +467,7 @@ class PortTransport:
                         port.close()
                     return False
                 self._port = port
-                self._yield_after_write = _is_linux_pty(self._fd())
+                self._yield_after_write = PtyYield(_is_linux_pty(self._fd()))
                 self._line_ok = True
             self._scheduler.post_threadsafe(self._on_reopened)
             return True
