@@ -11,8 +11,10 @@ On a contended CPU the same yield hands the CPU to another task for the rest of 
 task's slice (a millisecond or more): with a busy loop on every CPU, yielding at both
 ends made the round trip's median 2-3 ms instead of ~0.1 ms. So :class:`PtyYield`
 yields only while yields come back quickly: one that took longer than
-:data:`SLOW_YIELD_NS` lost the CPU to another task, and then it does not yield for
-:data:`BACKOFF_NS`. The cost on a contended machine is one slow write per backoff.
+:data:`SLOW_YIELD_NS` lost the CPU to another task, and then it does not yield for a
+while: :data:`MIN_BACKOFF_NS` after a lone slow yield (an idle machine has one now and
+then, and should not lose the gain for long), doubling with each slow yield in a row up
+to :data:`MAX_BACKOFF_NS` (a contended machine pays one slow write a second).
 
 Not a busy wait: one syscall per write at most, and none while backing off.
 """
@@ -27,8 +29,10 @@ from typing import Final
 SLOW_YIELD_NS: Final = 200_000
 """A yield that takes longer than this gave the CPU to another task, not just to the
 kernel's tty worker (which takes tens of microseconds at most)."""
-BACKOFF_NS: Final = 1_000_000_000
-"""How long not to yield after a slow yield."""
+MIN_BACKOFF_NS: Final = 10_000_000
+"""How long not to yield after a slow yield that follows a fast one."""
+MAX_BACKOFF_NS: Final = 1_000_000_000
+"""The longest pause in yielding, reached after slow yields in a row."""
 
 
 class PtyYield:
@@ -36,11 +40,12 @@ class PtyYield:
     not Linux) makes every call a no-op. Safe to call from several threads (a race
     costs at most one extra yield)."""
 
-    __slots__ = ("_enabled", "_resume_ns", "slow_yields", "yields")
+    __slots__ = ("_backoff_ns", "_enabled", "_resume_ns", "slow_yields", "yields")
 
     def __init__(self, enabled: bool = True) -> None:
         self._enabled = enabled and sys.platform.startswith("linux")
         self._resume_ns = 0
+        self._backoff_ns = MIN_BACKOFF_NS
         self.yields = 0
         """Yields made (for tests and benchmarks)."""
         self.slow_yields = 0
@@ -64,7 +69,11 @@ class PtyYield:
         took = time.monotonic_ns() - start
         if took > SLOW_YIELD_NS:
             self.slow_yields += 1
-            self._resume_ns = start + took + BACKOFF_NS
+            backoff = self._backoff_ns
+            self._resume_ns = start + took + backoff
+            self._backoff_ns = min(2 * backoff, MAX_BACKOFF_NS)
+        elif self._backoff_ns != MIN_BACKOFF_NS:
+            self._backoff_ns = MIN_BACKOFF_NS
 
 
-__all__ = ["BACKOFF_NS", "SLOW_YIELD_NS", "PtyYield"]
+__all__ = ["MAX_BACKOFF_NS", "MIN_BACKOFF_NS", "SLOW_YIELD_NS", "PtyYield"]
