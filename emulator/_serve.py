@@ -7,21 +7,27 @@ Usage::
                       [--seed N] [--verbose]
 
 An :class:`~emulator._board.EmulatedBoard` runs on a :class:`~hal.Scheduler` with a
-:class:`~hal.WallClock`, behind the device end of the serial protocol
-(:class:`~emulator._device.VirtualDevice`). The first line on stdout, flushed, is where a
-host connects: the pty's path (``/dev/pts/N``), ``socket://127.0.0.1:PORT`` or
+:class:`~hal._selector_clock.SelectorClock` (wall time), behind the device end of the
+serial protocol (:class:`~emulator._device.VirtualDevice`). The first line on stdout,
+flushed, is where a host connects: the pty's path (``/dev/pts/N``), ``socket://127.0.0.1:PORT`` or
 ``rfc2217://127.0.0.1:PORT`` (port 0 asks for a free port; the real one is printed).
 Sockets bind 127.0.0.1 unless ``--bind`` (or a host in ``--tcp``/``--rfc2217``) says
 otherwise. Nothing else is written to stdout; logs go to stderr.
 
-Threads: the scheduler's thread runs the board and the device (it writes to the line
-itself); one I/O thread per connection reads and hands bytes to it with
-``post_threadsafe``; with ``--baud`` a writer thread paces what the device sends; the
-main thread waits for SIGINT/SIGTERM and shuts everything down (exit status 0).
+Threads: the device is one event loop. The scheduler's thread runs the board and the
+device, and is also the line's I/O loop: its clock waits in one ``select(2)`` on the
+connection's descriptor and the next timer, and when bytes come it reads them and feeds
+the device on the same thread, which writes its answer to the line itself (no reader
+thread, so no hand-off between threads on a request's way through). With ``--baud`` a
+writer thread paces what the device sends. The main thread waits for SIGINT/SIGTERM and
+stops the scheduler (``post_threadsafe``, which wakes the ``select``), then shuts
+everything down (exit status 0).
 
 Transports:
 
-* ``--pty`` (the default): a raw pty; the host opens the printed path. A client that
+* ``--pty`` (the default): a raw pty; the host opens the printed path. While no client
+  has it open the master reads EIO at once, so it is looked at every 20 ms instead of
+  watched; a client is there when the read says ``EAGAIN`` or brings bytes. A client that
   closes the pty is noticed (the master reads EIO) and ends the session (the device
   makes itself safe); what the device would write meanwhile is dropped, not left for the
   next client. The next client gets a fresh session (a new HELLO), as does a host that
@@ -76,7 +82,9 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
-from hal import Scheduler, WallClock
+from hal import Scheduler
+from hal._pty_yield import PtyYield
+from hal._selector_clock import SelectorClock
 
 if TYPE_CHECKING:
     from boards import BoardConfig
@@ -90,8 +98,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-_POLL_S = 0.02
-"""How often I/O threads look at the stop flag (reads return at once when data comes)."""
+_POLL_NS = 20_000_000
+"""How often the pty server looks for a client while none has the pty open."""
 _READ_BYTES = 65536
 _WRITE_STALL_S = 0.5
 """How long a write waits for a reader that does not read before the bytes are dropped
@@ -273,12 +281,19 @@ class _Pacer:
     def restart(self) -> None:
         self._free_at = 0.0
 
-    def cross(self, size_bytes: int) -> None:
-        """Sleep until ``size_bytes`` more have crossed the line (absolute deadlines, so
-        sleep overshoot does not accumulate)."""
+    def reserve(self, size_bytes: int) -> float:
+        """Put ``size_bytes`` more on the line; the seconds until their last byte has
+        crossed (absolute deadlines, so a late wake-up does not accumulate)."""
         now = time.monotonic()
         self._free_at = max(self._free_at, now) + size_bytes / self.rate
-        delay = self._free_at - now
+        return self._free_at - now
+
+    def reserve_ns(self, size_bytes: int) -> int:
+        return round(self.reserve(size_bytes) * 1e9)
+
+    def cross(self, size_bytes: int) -> None:
+        """Sleep until ``size_bytes`` more have crossed the line."""
+        delay = self.reserve(size_bytes)
         if delay > 0:
             time.sleep(delay)
 
@@ -367,14 +382,22 @@ def _write_fd(fd: int, data: bytes) -> bool:
 
 
 class _PtyConnection(_Connection):
+    """The pty master. After each write the writing thread yields the CPU once, while
+    yields are cheap (:class:`hal._pty_yield.PtyYield`): Linux moves a pty's bytes from
+    a kernel worker that otherwise waits for the device's bookkeeping after an answer
+    (link timers, the loop's way back to ``select``)."""
+
     name = "pty"
 
     def __init__(self, master: int) -> None:
         self.fd = master
         self.dropped_bytes = 0
+        self.yield_after_write = PtyYield()
 
     def send(self, data: bytes) -> None:
-        if not _write_fd(self.fd, data):
+        if _write_fd(self.fd, data):
+            self.yield_after_write()
+        else:
             self.dropped_bytes += len(data)
 
     def close(self) -> None:
@@ -386,6 +409,7 @@ class _PtyConnection(_Connection):
 class _SocketConnection(_Connection):
     def __init__(self, sock: socket.socket, peer: str, rfc2217: bool) -> None:
         self.sock = sock
+        self.fd = sock.fileno()
         self.name = peer
         self.rfc2217 = rfc2217
         self.port_manager: Any = None
@@ -482,16 +506,25 @@ def _rfc2217_data(port_manager: Any, data: bytes) -> bytes:
 
 
 class _Server:
-    """Moves bytes between connections and the device. The device and ``_conn`` belong
-    to the scheduler's thread; I/O threads reach them only through ``post_threadsafe``."""
+    """Moves bytes between the connection and the device, on the scheduler's thread.
+
+    The scheduler runs on a :class:`~hal._selector_clock.SelectorClock`: the server
+    watches its descriptors (the pty master, the listening socket, the client's socket)
+    there, and the clock runs the server's handlers when they are readable; a handler
+    reads and feeds the device directly. The device, ``_conn`` and the clock's watch list
+    belong to the scheduler's thread; :meth:`start` posts the first watch there. With
+    ``--baud``, what is read reaches the device when its last byte would have crossed the
+    line (a scheduler timer; the descriptor is not read meanwhile, as a UART's FIFO
+    pushes back), and what the device sends goes through the paced writer thread."""
 
     url = ""
 
-    def __init__(self, device: VirtualDevice, scheduler: Scheduler, baud: int | None) -> None:
+    def __init__(
+        self, device: VirtualDevice, scheduler: Scheduler, clock: SelectorClock, baud: int | None
+    ) -> None:
         self._device = device
         self._scheduler = scheduler
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._clock = clock
         self._conn: _Connection | None = None
         rate = baud / 10 if baud else None  # 8N1: ten bits a byte
         self._in_pacer = _Pacer(rate) if rate else None
@@ -499,48 +532,56 @@ class _Server:
         self._read_bytes = self._in_pacer.slice_bytes if self._in_pacer else _READ_BYTES
 
     def start(self) -> None:
+        """Begin serving (from any thread: the work is posted to the scheduler's)."""
+        self._scheduler.post_threadsafe(self._start)
+
+    def _start(self) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=2.0)
+        """Once the scheduler has stopped: close what the server opened."""
         if self._writer is not None:
             self._writer.close()
 
-    def _spawn(self, target: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        self._threads.append(thread)
-        thread.start()
+    # The scheduler's thread, all of it.
 
-    # I/O threads call these; the work runs on the scheduler's thread.
-
-    def _post_made(self, conn: _Connection) -> None:
+    def _made(self, conn: _Connection) -> None:
+        _log.info("client connected (%s)", conn.name)
         if self._in_pacer is not None:
             self._in_pacer.restart()
-        self._scheduler.post_threadsafe(partial(self._on_made, conn))
-
-    def _post_lost(self, conn: _Connection) -> None:
-        self._scheduler.post_threadsafe(partial(self._on_lost, conn))
-
-    def _post_data(self, data: bytes) -> None:
-        if self._in_pacer is not None:
-            self._in_pacer.cross(len(data))
-        self._scheduler.post_threadsafe(partial(self._device.receive, data))
-
-    # The scheduler's thread.
-
-    def _on_made(self, conn: _Connection) -> None:
-        _log.info("client connected (%s)", conn.name)
         self._conn = conn
         self._device.connection_made(self._send)
 
-    def _on_lost(self, conn: _Connection) -> None:
+    def _lost(self, conn: _Connection) -> None:
         if self._conn is conn:
             _log.info("client gone (%s)", conn.name)
             self._conn = None
             self._device.connection_lost()
         conn.close()
+
+    def _deliver(self, conn: _Connection, fd: int, handler: Callable[[], None],
+                 data: bytes) -> None:
+        """Hand ``data`` read from ``fd`` to the device: now, or with ``--baud`` once it
+        has crossed the line (``fd`` unwatched until then, ``handler`` watches it
+        again)."""
+        pacer = self._in_pacer
+        if pacer is None:
+            self._device.receive(data)
+            return
+        delay_ns = pacer.reserve_ns(len(data))
+        if delay_ns <= 0:
+            self._device.receive(data)
+            return
+        self._clock.unwatch(fd)
+        self._scheduler.call_later(delay_ns, partial(self._arrived, conn, fd, handler, data))
+
+    def _arrived(self, conn: _Connection, fd: int, handler: Callable[[], None],
+                 data: bytes) -> None:
+        if self._conn is not conn:
+            return  # the session ended while the bytes were on the line
+        self._device.receive(data)
+        if self._conn is conn:  # receiving may not end it, but be sure
+            self._clock.watch(fd, handler)
 
     def _send(self, data: bytes) -> None:
         conn = self._conn
@@ -553,8 +594,14 @@ class _Server:
 
 
 class _PtyServer(_Server):
-    def __init__(self, device: VirtualDevice, scheduler: Scheduler, baud: int | None) -> None:
-        super().__init__(device, scheduler, baud)
+    """The pty master, watched while a client has the slave open. Without a client the
+    master reads EIO at once (readable for ever), so it is not watched then: a timer
+    looks every :data:`_POLL_S` whether a client has come (the read says ``EAGAIN``)."""
+
+    def __init__(
+        self, device: VirtualDevice, scheduler: Scheduler, clock: SelectorClock, baud: int | None
+    ) -> None:
+        super().__init__(device, scheduler, clock, baud)
         master, slave = os.openpty()
         self.path = os.ttyname(slave)
         # Raw on the master: the pair's line discipline (no echo, no CR/LF translation)
@@ -565,62 +612,73 @@ class _PtyServer(_Server):
         os.set_blocking(master, False)
         self._master = master
         self._pty = _PtyConnection(master)
+        self._failed = False
         self.url = self.path
-
-    def start(self) -> None:
-        self._spawn(self._read_loop, "serve-pty-reader")
 
     def close(self) -> None:
         super().close()
         with contextlib.suppress(OSError):
             os.close(self._master)
 
-    def _read_loop(self) -> None:
-        fd, conn, stop = self._master, self._pty, self._stop
-        connected = False
-        while not stop.is_set():
-            try:
-                ready, _, _ = select.select([fd], [], [], _POLL_S)
-            except (OSError, ValueError):
-                return
-            if not ready:
-                if not connected:  # the slave is open and quiet: a client is there
-                    connected = True
-                    self._post_made(conn)
-                continue
-            try:
-                data = os.read(fd, self._read_bytes)
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                if exc.errno not in (errno.EIO, errno.EINTR):
-                    _log.error("pty read failed: %s", exc)
-                    return
-                data = b""
-            if not data:  # no client has the slave open
-                if connected:
-                    connected = False
-                    conn.close()
-                    self._post_lost(conn)
-                stop.wait(_POLL_S)
-                continue
-            if not connected:
-                connected = True
-                self._post_made(conn)
-            self._post_data(data)
+    def _start(self) -> None:
+        self._look_for_client()
+
+    def _read(self) -> bytes | None:
+        """What the master holds: bytes, ``b""`` when no client has the slave open, or
+        ``None`` when a client is there and quiet."""
+        try:
+            return os.read(self._master, self._read_bytes)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            if exc.errno not in (errno.EIO, errno.EINTR):
+                # Not a pty any more (closed under us): stop serving it.
+                _log.error("pty read failed: %s", exc)
+                self._clock.unwatch(self._master)
+                self._failed = True
+                return None
+            return b""
+
+    def _look_for_client(self) -> None:
+        data = self._read()
+        if self._failed:
+            return
+        if data == b"":
+            self._scheduler.call_later(_POLL_NS, self._look_for_client)
+            return
+        self._made(self._pty)
+        self._clock.watch(self._master, self._on_readable)
+        if data is not None:
+            self._deliver(self._pty, self._master, self._on_readable, data)
+
+    def _on_readable(self) -> None:
+        data = self._read()
+        if data is None:
+            return
+        if not data:  # the client closed the slave
+            self._clock.unwatch(self._master)
+            self._lost(self._pty)
+            self._scheduler.call_later(_POLL_NS, self._look_for_client)
+            return
+        self._deliver(self._pty, self._master, self._on_readable, data)
 
 
 class _TcpServer(_Server):
+    """The listening socket is watched while no client is connected; one client at a
+    time (others wait in the listen backlog until it leaves), its socket watched while
+    it is there."""
+
     def __init__(
         self,
         device: VirtualDevice,
         scheduler: Scheduler,
+        clock: SelectorClock,
         baud: int | None,
         host: str,
         port: int,
         rfc2217: bool,
     ) -> None:
-        super().__init__(device, scheduler, baud)
+        super().__init__(device, scheduler, clock, baud)
         self._rfc2217 = rfc2217
         self._baud = baud or 115200
         try:
@@ -628,13 +686,11 @@ class _TcpServer(_Server):
             self._listener = socket.create_server((host, port), family=family, backlog=4)
         except OSError as exc:
             raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        self._listener.setblocking(False)
         bound_host, bound_port = self._listener.getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         self.url = f"{'rfc2217' if rfc2217 else 'socket'}://{shown}:{bound_port}"
         self._current: _SocketConnection | None = None
-
-    def start(self) -> None:
-        self._spawn(self._accept_loop, "serve-tcp")
 
     def close(self) -> None:
         super().close()
@@ -642,54 +698,56 @@ class _TcpServer(_Server):
             self._current.close()
         self._listener.close()
 
-    def _accept_loop(self) -> None:
-        listener, stop = self._listener, self._stop
-        while not stop.is_set():
-            try:
-                ready, _, _ = select.select([listener], [], [], _POLL_S)
-                if not ready:
-                    continue
-                sock, peer = listener.accept()
-            except OSError:
-                if stop.is_set():
-                    return
-                continue
-            sock.setblocking(False)
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = _SocketConnection(sock, f"{peer[0]}:{peer[1]}", self._rfc2217)
-            self._current = conn
-            if self._rfc2217:
-                from serial.rfc2217 import PortManager
+    def _start(self) -> None:
+        self._clock.watch(self._listener.fileno(), self._on_accept)
 
-                # Its constructor starts the Telnet negotiation through conn.write.
-                conn.port_manager = PortManager(_PortState(self._baud), conn)
-            self._post_made(conn)
-            try:
-                self._read_socket(conn)
-            finally:
-                self._post_lost(conn)  # the scheduler's thread closes it
-                self._current = None
+    def _on_accept(self) -> None:
+        try:
+            sock, peer = self._listener.accept()
+        except OSError:  # BlockingIOError: the client gave up meanwhile
+            return
+        self._clock.unwatch(self._listener.fileno())
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = _SocketConnection(sock, f"{peer[0]}:{peer[1]}", self._rfc2217)
+        self._current = conn
+        if self._rfc2217:
+            from serial.rfc2217 import PortManager
 
-    def _read_socket(self, conn: _SocketConnection) -> None:
-        sock, stop, pm = conn.sock, self._stop, conn.port_manager
-        while not stop.is_set():
+            # Its constructor starts the Telnet negotiation through conn.write.
+            conn.port_manager = PortManager(_PortState(self._baud), conn)
+        self._made(conn)
+        self._clock.watch(conn.fd, partial(self._on_readable, conn))
+
+    def _on_readable(self, conn: _SocketConnection) -> None:
+        try:
+            data = conn.sock.recv(self._read_bytes)
+        except BlockingIOError:
+            return
+        except (OSError, ValueError):
+            data = b""
+        if not data:  # the client closed the connection (or it failed)
+            self._end(conn)
+            return
+        pm = conn.port_manager
+        if pm is not None:
             try:
-                ready, _, _ = select.select([sock], [], [], _POLL_S)
-                if not ready:
-                    continue
-                data = sock.recv(self._read_bytes)
-            except BlockingIOError:
-                continue
-            except (OSError, ValueError):
+                data = _rfc2217_data(pm, data)
+            except Exception:  # a client's Telnet that pyserial cannot take: drop it,
+                _log.exception("RFC 2217 from %s", conn.name)  # not the device
+                self._end(conn)
                 return
             if not data:
-                return  # the client closed the connection
-            if pm is not None:
-                data = _rfc2217_data(pm, data)
-                if not data:
-                    continue
-            self._post_data(data)
+                return
+        self._deliver(conn, conn.fd, partial(self._on_readable, conn), data)
+
+    def _end(self, conn: _SocketConnection) -> None:
+        self._clock.unwatch(conn.fd)  # before it is closed
+        self._lost(conn)  # closes it
+        if self._current is conn:
+            self._current = None
+        self._clock.watch(self._listener.fileno(), self._on_accept)
 
 
 # -- the process -------------------------------------------------------------------------
@@ -788,7 +846,8 @@ def serve(options: ServeOptions) -> int:
 
     flash, flash_lock = _open_flash(config, options.flash)
 
-    scheduler = Scheduler(WallClock())
+    clock = SelectorClock()
+    scheduler = Scheduler(clock)
     board = EmulatedBoard(config, scheduler, seed=options.seed)
     recorder = None
     server: _Server | None = None
@@ -803,11 +862,12 @@ def serve(options: ServeOptions) -> int:
                 raise ServeError(f"--trace {options.trace}: {exc}") from None
         device = VirtualDevice(board, sim=options.sim, flash=flash, baud=options.baud)
         if options.transport == "pty":
-            server = _PtyServer(device, scheduler, options.baud)
+            server = _PtyServer(device, scheduler, clock, options.baud)
         else:
             server = _TcpServer(
                 device,
                 scheduler,
+                clock,
                 options.baud,
                 options.host,
                 options.port,
@@ -823,6 +883,7 @@ def serve(options: ServeOptions) -> int:
             recorder.stop()
         flash.close()
         flash_lock.close()  # releases the flock
+        clock.close()
 
 
 def _run(scheduler: Scheduler, server: _Server) -> int:

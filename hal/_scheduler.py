@@ -86,6 +86,12 @@ class Clock:
     def now_ns(self, scheduler: Scheduler) -> int:
         return scheduler._now_ns
 
+    def new_wakeup(self) -> _Wakeup:
+        """What :meth:`Scheduler.post_threadsafe` sets to wake this clock's waits; the
+        scheduler asks once, when it is made. A clock that waits on something else (file
+        descriptors: :class:`hal._selector_clock.SelectorClock`) returns its own."""
+        return _Wakeup()
+
     def advance(self, scheduler: Scheduler, t_ns: int) -> bool:
         raise NotImplementedError
 
@@ -218,7 +224,7 @@ class Scheduler:
         """The entry pushed last: a new entry with its key joins it as a follower."""
         self._now_ns = 0
         self._entry_queue: deque[Callback] = deque()
-        self._wakeup = _Wakeup()
+        self._wakeup = self.clock.new_wakeup()
         self._stopping = False
         self._wall = isinstance(self.clock, WallClock)
         self.events_run = 0

@@ -15,7 +15,9 @@ Threads and time
   requests out. The scheduler runs on a :class:`WallClock` (made for you when no
   scheduler is given).
 * Writes never block the scheduler: on a plain serial device or pty the bytes go out
-  with one non-blocking ``write(2)`` when the line is idle; whatever does not fit, and
+  with one non-blocking ``write(2)`` when the line is idle (on a Linux pty followed by
+  one ``sched_yield`` while that is cheap, see :mod:`hal._pty_yield`); whatever does
+  not fit, and
   everything on other kinds of port (sockets, RFC 2217) or on a *paced* line, goes to
   a **writer thread** (which coalesces what a slow line has not taken yet). ``pace=True``
   makes the writer emulate a UART at ``baud`` (a pty or a socket ignores the baud rate).
@@ -77,6 +79,7 @@ import logging
 import os
 import select
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -104,6 +107,7 @@ from hal._faults import Button, FaultInjector, JamPoint
 from hal._io import IoError, IoEvent, IoHandle
 from hal._irq import InterruptController, IrqLineSpec
 from hal._link import HandshakeFailed, LinkEndpoint, LinkEstablished, LinkLost, LinkState
+from hal._pty_yield import PtyYield
 from hal._scheduler import Scheduler, Timer, WallClock, timer_when_ns
 from hal._wire import (
     CorruptFrame,
@@ -210,6 +214,16 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+def _is_linux_pty(fd: int | None) -> bool:
+    """Whether ``fd`` is a Linux pty (whose bytes reach the reader via a kernel worker)."""
+    if fd is None or not sys.platform.startswith("linux"):
+        return False
+    try:
+        return os.ttyname(fd).startswith("/dev/pts/")
+    except OSError:
+        return False
+
+
 def _open_port(url: str, baud: int | None, timeout_s: float) -> Any:
     kwargs: dict[str, Any] = {"timeout": timeout_s}
     if baud is not None:
@@ -232,7 +246,12 @@ class PortTransport:
 
     Raises :class:`PortUnavailable` when the port cannot be opened. After the line fails
     it is reopened every ``reopen_interval_s`` until :meth:`close` (``reopen=False``:
-    never)."""
+    never).
+
+    On a Linux pty the scheduler's thread yields the CPU once after each direct
+    ``write(2)``, while yields are cheap (:class:`hal._pty_yield.PtyYield`: the kernel
+    moves a pty's bytes from a worker that otherwise waits for our bookkeeping after the
+    write)."""
 
     _READ_TIMEOUT_S = 0.05
     _PACE_CHUNK = 16
@@ -256,6 +275,7 @@ class PortTransport:
         self._reopen = reopen
         self._reopen_interval_s = reopen_interval_s
         self._port: Any = _open_port(url, baud, self._READ_TIMEOUT_S)
+        self._yield_after_write = PtyYield(_is_linux_pty(self._fd()))
         self._lock = threading.Condition()
         self._queue: deque[bytes] = deque()
         self._writing = False
@@ -313,6 +333,7 @@ class PortTransport:
                 self.bytes_dropped += len(data)
                 return
             fd = None if self._pace else self._fd()
+            written = False
             if fd is not None and not self._queue and not self._writing:
                 try:
                     n = os.write(fd, data)
@@ -322,11 +343,14 @@ class PortTransport:
                     self.bytes_dropped += len(data)
                     return  # the line is gone; the reader reports it
                 self.bytes_written += n
-                if n >= len(data):
-                    return
-                data = data[n:]
-            self._queue.append(data)
-            self._lock.notify()
+                written = n >= len(data)
+                if not written:
+                    data = data[n:]
+            if not written:
+                self._queue.append(data)
+                self._lock.notify()
+                return
+        self._yield_after_write()  # let the pty's worker move the bytes now
 
     def _write_loop(self) -> None:
         while True:
@@ -370,7 +394,11 @@ class PortTransport:
     def _read_loop(self) -> None:
         while not self._closing.is_set():
             try:
-                data = self._read_some()
+                fd = self._fd()
+                if fd is not None:
+                    self._read_fd(fd)
+                    continue
+                data = self._read_port()
             except Exception as exc:
                 if self._closing.is_set():
                     return
@@ -382,19 +410,33 @@ class PortTransport:
                 self.bytes_read += len(data)
                 self._scheduler.post_threadsafe(functools.partial(self._on_bytes, data))
 
-    def _read_some(self) -> bytes:
-        fd = self._fd()
-        if fd is not None:
-            ready, _, _ = select.select([fd, self._abort_r], [], [])
-            if self._abort_r in ready:
-                return b""
+    def _read_fd(self, fd: int) -> None:
+        """Read a plain serial device or pty: returns when :meth:`close` aborts the
+        wait, raises when the line fails. Kept tight on purpose: after handing bytes to
+        the scheduler it goes straight back to ``select(2)``, which releases the GIL the
+        woken scheduler thread needs next."""
+        abort = self._abort_r
+        fds = [fd, abort]
+        wait = select.select
+        read = os.read
+        post = self._scheduler.post_threadsafe
+        partial = functools.partial
+        on_bytes = self._on_bytes
+        while True:
+            ready, _, _ = wait(fds, (), ())
+            if abort in ready:
+                return
             try:
-                data = os.read(fd, 65536)
+                data = read(fd, 65536)
             except BlockingIOError:
-                return b""
+                continue
             if not data:
                 raise serial.SerialException("device disconnected (end of file)")
-            return data
+            self.bytes_read += len(data)
+            post(partial(on_bytes, data))
+
+    def _read_port(self) -> bytes:
+        """Read any other pyserial port (its own timeout bounds the wait)."""
         port = self._port
         data = bytes(port.read(1))
         if data:
@@ -425,6 +467,7 @@ class PortTransport:
                         port.close()
                     return False
                 self._port = port
+                self._yield_after_write = PtyYield(_is_linux_pty(self._fd()))
                 self._line_ok = True
             self._scheduler.post_threadsafe(self._on_reopened)
             return True

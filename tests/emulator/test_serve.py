@@ -341,6 +341,83 @@ def test_smp_on_the_same_port(serve: Callable[..., Served], tmp_path: Path) -> N
         port.close()
 
 
+# -- the device's loop: one thread reads, answers and writes ------------------------------
+
+
+def _threads(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize(
+    ("args", "threads"),
+    [
+        (["--pty"], 2),
+        (["--tcp", "0"], 2),
+        (["--rfc2217", "0"], 2),
+        (["--pty", "--baud", "115200"], 3),
+    ],
+)
+def test_one_thread_serves_the_line(
+    args: list[str], threads: int, serve: Callable[..., Served], host: Callable[..., Host]
+) -> None:
+    # The main thread (signals) and the scheduler's, which also reads the line; with
+    # --baud the paced writer too. No reader thread.
+    served = serve(*args)
+    h = host(served.url)
+    h.up()
+    h.call("board.snapshot")
+    assert _threads(served.proc.pid) == threads
+
+
+@pytest.mark.parametrize("transport", ["pty", "tcp"])
+def test_a_request_after_a_quiet_spell_is_answered_at_once(
+    transport: str, serve: Callable[..., Served], host: Callable[..., Host]
+) -> None:
+    # The device's loop sleeps until its next timer (a heartbeat, 200 ms on lp-2000): the
+    # request's bytes must wake it, not that timer.
+    served = serve(*TRANSPORTS[transport])
+    h = host(served.url)
+    h.up()
+    took_s = []
+    for _ in range(5):
+        h.step()
+        time.sleep(0.25)  # the host's quiet spell, not the device's clock
+        start = time.monotonic()
+        assert h.call("analog.read", channel="toner_pct") == {"value": 100.0}
+        took_s.append(time.monotonic() - start)
+    assert sorted(took_s)[2] < 0.05, took_s
+
+
+def test_a_second_tcp_client_waits_until_the_first_leaves(
+    serve: Callable[..., Served], host: Callable[..., Host]
+) -> None:
+    served = serve("--tcp", "0")
+    first = host(served.url)
+    first.up()
+    second = host(served.url)  # connects (the listen backlog) but is not served yet
+    with pytest.raises(AssertionError, match="timed out"):
+        second.up(timeout_s=0.5)
+    first.call("board.snapshot")  # the first is served all along
+    first.close()
+    assert second.up().peer.role is Role.DEVICE
+    second.call("board.snapshot")
+    assert served.proc.poll() is None
+
+
+@pytest.mark.parametrize("args", [["--pty", "--baud", "115200"], ["--rfc2217", "0"]])
+def test_sigterm_with_a_client_connected_exits_0_promptly(
+    args: list[str], serve: Callable[..., Served], host: Callable[..., Host]
+) -> None:
+    served = serve(*args)
+    h = host(served.url)
+    h.up()
+    h.call("board.snapshot")
+    code, took_s = served.stop(signal.SIGTERM)
+    assert code == 0
+    assert took_s < 3.0
+
+
 # -- the process ---------------------------------------------------------------------------
 
 

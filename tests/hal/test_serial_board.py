@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import random
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -663,3 +665,18 @@ def test_a_silent_port_times_out_within_the_bound() -> None:
         with pytest.raises(NoDeviceAnswer, match=url):
             SerialBoard(url, DEVKIT, open_timeout_s=0.5)
         assert time.monotonic() - start < 1.5
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux ptys only")
+def test_only_a_linux_pty_yields_after_a_write() -> None:
+    from hal._serial_board import _is_linux_pty
+
+    master, slave = os.openpty()
+    r, w = os.pipe()
+    try:
+        assert _is_linux_pty(slave)
+        assert not _is_linux_pty(r)
+        assert not _is_linux_pty(None)
+    finally:
+        for fd in (master, slave, r, w):
+            os.close(fd)
