@@ -11,7 +11,8 @@ Contract
   priority value than the one running preempts the rest of the running batch.
 * :meth:`Scheduler.call_at` and :meth:`Scheduler.call_later` return a :class:`Timer`;
   :meth:`Scheduler.cancel` is O(1) (lazy deletion: the entry stays queued with its
-  callback cleared and is skipped when it comes up).
+  callback cleared and is skipped when it comes up). A cancelled timer neither runs nor
+  moves the clock: time goes only to instants where something runs.
 
 How: each entry is ``[key, seq, callback]`` with ``key = t_ns << 6 | priority`` (one
 integer compare orders time and priority). An entry scheduled with the same key as the
@@ -372,12 +373,13 @@ class Scheduler:
             elif returned and deadline_ns is not None and not reached and not self._stopping:
                 self._now_ns = max(self._now_ns, deadline_ns)
 
-    def _run_group(self, head: Timer,
+    def _run_group(self, head: Timer, now_ns: int,
                    predicate: Callable[[], bool] | None) -> tuple[int, bool]:
-        """Run an entry and its followers in order. Yields back to the loop — the rest
-        pushed back ahead of anything scheduled since — when posted work or a more
-        urgent entry for this instant appears, or the predicate holds. Returns
-        (callbacks run, predicate held)."""
+        """Run an entry and its followers in order, the clock at ``now_ns`` from the
+        first one that is not cancelled on. Yields back to the loop — the rest pushed
+        back ahead of anything scheduled since — when posted work or a more urgent entry
+        for this instant appears, or the predicate holds. Returns (callbacks run,
+        predicate held)."""
         heap = self._heap
         entry_queue = self._entry_queue
         key = head[_KEY]
@@ -391,6 +393,8 @@ class Scheduler:
             i += 1
             if callback is None:
                 continue
+            if not count:
+                self._now_ns = now_ns
             count += 1
             callback()
             reached = predicate is not None and predicate()
@@ -432,16 +436,16 @@ class Scheduler:
                 if key > deadline_key:
                     heappush(heap, entry)
                     return False
-                self._now_ns = key >> 6  # _PRIORITY_BITS
                 if len(entry) > 3:
-                    ran, reached = self._run_group(entry, predicate)
+                    ran, reached = self._run_group(entry, key >> 6, predicate)
                     count += ran
                     if reached:
                         return True
                     continue
                 callback = entry[2]
                 if callback is None:
-                    continue
+                    continue  # cancelled: it does not move time either
+                self._now_ns = key >> 6  # _PRIORITY_BITS
                 count += 1
                 callback()
                 if predicate is not None and predicate():
@@ -474,6 +478,9 @@ class Scheduler:
                     return False
                 continue
             entry = heap[0]
+            if entry[_CALLBACK] is None and len(entry) == _CALLBACK + 1:
+                heappop(heap)  # cancelled: nothing to wait for
+                continue
             t_ns = entry[_KEY] >> _PRIORITY_BITS
             if deadline_ns is not None and t_ns > deadline_ns:
                 if not wall:
@@ -487,8 +494,8 @@ class Scheduler:
             if not heap or heap[0] is not entry:
                 continue
             heappop(heap)
-            self._now_ns = clock.now_ns(self) if wall else t_ns
-            ran, reached = self._run_group(entry, predicate)
+            ran, reached = self._run_group(entry, clock.now_ns(self) if wall else t_ns,
+                                           predicate)
             self.events_run += ran
             if reached:
                 return True

@@ -650,3 +650,38 @@ def test_any_mix_runs_in_t_priority_seq_order_and_is_deterministic(program: Prog
     assert first == _Model(program).run()
     times = [t for t, _, _ in first]
     assert times == sorted(times)
+
+
+def test_cancel_where_cancels_the_matching_timers_followers_included() -> None:
+    sched = Scheduler()
+    log: Log = []
+    keep = [sched.call_later(5 * MS, _recorder(log, sched, f"keep{i}")) for i in range(2)]
+    # Three entries for one future instant: the later two ride on the first.
+    doomed = [sched.call_later(5 * MS, _recorder(log, sched, f"drop{i}")) for i in range(3)]
+    doomed.append(sched.call_later(9 * MS, _recorder(log, sched, "drop3")))
+    ids = {id(t[2]) for t in doomed}
+
+    cancelled = sched.cancel_where(lambda cb: id(cb) in ids)
+
+    assert cancelled == 4
+    assert all(timer_cancelled(t) for t in doomed)
+    assert not any(timer_cancelled(t) for t in keep)
+    sched.run()
+    assert log == [(5 * MS, "keep0"), (5 * MS, "keep1")]
+    assert sched.cancel_where(lambda cb: True) == 0  # nothing left to cancel
+
+
+@pytest.mark.parametrize("followers", [0, 2])
+def test_a_cancelled_timer_does_not_move_virtual_time(followers: int) -> None:
+    sched = Scheduler()
+    log: Log = []
+    sched.call_later(2 * MS, _recorder(log, sched, "live"))
+    dead = [sched.call_later(7 * MS, _recorder(log, sched, "dead"))
+            for _ in range(1 + followers)]
+    for timer in dead:
+        sched.cancel(timer)
+    sched.run()
+    assert log == [(2 * MS, "live")]
+    assert sched.now_ns == 2 * MS
+    assert not sched.run_until(lambda: False)  # nothing left; time stays
+    assert sched.now_ns == 2 * MS
