@@ -52,13 +52,26 @@ def _reader(fd: int, got: list[tuple[bytes, int, str]], sched: Scheduler) -> Cal
     return on_readable
 
 
-def test_bytes_arriving_while_the_scheduler_sleeps_are_handled_at_once(
+Heard = list[tuple[bytes, int, str]]
+"""What the pipe's reader got: (bytes, when on the scheduler's clock, on which thread)."""
+
+
+@pytest.fixture
+def watched(
     loop: tuple[Scheduler, SelectorClock], pipe: tuple[int, int]
-) -> None:
+) -> tuple[Scheduler, int, Heard]:
+    """A loop watching a pipe's read end: ``(scheduler, write end, what was heard)``."""
     sched, clock = loop
     r, w = pipe
-    got: list[tuple[bytes, int, str]] = []
+    got: Heard = []
     clock.watch(r, _reader(r, got, sched))
+    return sched, w, got
+
+
+def test_bytes_arriving_while_the_scheduler_sleeps_are_handled_at_once(
+    watched: tuple[Scheduler, int, Heard],
+) -> None:
+    sched, w, got = watched
     sched.call_later(60 * S, lambda: None)  # asleep towards a timer a minute away
     written_at: list[int] = []
 
@@ -80,24 +93,18 @@ def test_bytes_arriving_while_the_scheduler_sleeps_are_handled_at_once(
 
 
 def test_an_idle_scheduler_is_woken_by_a_readable_descriptor(
-    loop: tuple[Scheduler, SelectorClock], pipe: tuple[int, int]
+    watched: tuple[Scheduler, int, Heard],
 ) -> None:
-    sched, clock = loop
-    r, w = pipe
-    got: list[tuple[bytes, int, str]] = []
-    clock.watch(r, _reader(r, got, sched))
+    sched, w, got = watched
     os.write(w, b"already there")
     assert sched.run_until(lambda: bool(got), timeout_ns=round(WAIT_S * S))
     assert got[0][0] == b"already there"
 
 
 def test_a_scheduler_kept_busy_by_due_timers_still_hears_its_descriptors(
-    loop: tuple[Scheduler, SelectorClock], pipe: tuple[int, int]
+    watched: tuple[Scheduler, int, Heard],
 ) -> None:
-    sched, clock = loop
-    r, w = pipe
-    got: list[tuple[bytes, int, str]] = []
-    clock.watch(r, _reader(r, got, sched))
+    sched, w, got = watched
     ticks = [0]
 
     def busy() -> None:  # always something due: the clock never has to wait
