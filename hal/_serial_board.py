@@ -108,7 +108,7 @@ from hal._io import IoError, IoEvent, IoHandle
 from hal._irq import InterruptController, IrqLineSpec
 from hal._link import HandshakeFailed, LinkEndpoint, LinkEstablished, LinkLost, LinkState
 from hal._pty_yield import PtyYield
-from hal._scheduler import Scheduler, Timer, WallClock, timer_when_ns
+from hal._scheduler import PRIORITY_LATE, Scheduler, Timer, WallClock, timer_when_ns
 from hal._wire import (
     CorruptFrame,
     ErrorReply,
@@ -707,6 +707,9 @@ class SerialBoard:
         self._closed = False
         self._timer: Timer | None = None
         self._pumping = False
+        self._late_pump: Timer | None = None
+        """The pump that sends what received bytes called for (acks), once the
+        instant's interrupts and firmware have run."""
         self._poll_timer: Timer | None = None
         self._poll_turn = 0
         self._tx_decoder = FrameDecoder(0xFFFF) if trace is not None else None
@@ -1109,7 +1112,24 @@ class SerialBoard:
             return
         if self._rx_decoder is not None:
             self._trace_frames(self._rx_decoder, data, "rx")
-        self._link.receive(data, self._scheduler.now_ns)
+        link = self._link
+        link.receive(data, self._scheduler.now_ns)
+        # Deliver now; send (the acks) after this instant's ISRs and firmware have run:
+        # a write here would put a syscall — and on a pty a CPU yield — between a device
+        # event and its ISR. Whatever the firmware sends meanwhile goes in the same write.
+        events = link.events()
+        if events:
+            self._pumping = True
+            try:
+                for event in events:
+                    self._on_link_event(event)
+            finally:
+                self._pumping = False
+        if self._late_pump is None and not self._closed:
+            self._late_pump = self._scheduler.call_soon(self._pump_late, PRIORITY_LATE)
+
+    def _pump_late(self) -> None:
+        self._late_pump = None
         self._pump()
 
     def _want_flush(self) -> None:
