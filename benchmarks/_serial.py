@@ -32,12 +32,12 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any, Final
 
 import serial
 
 from benchmarks import scale as workload_scale
+from emulator._serve_process import ServeProcess
 
 REPEATS: Final = 3
 ROUND_TRIPS: Final = 2000
@@ -54,7 +54,6 @@ RTT_TARGET: Final = 2.0
 EVENT_P99_TARGET_NS: Final = 1_000_000
 PPM_TOLERANCE: Final = 0.02
 
-_REPO = Path(__file__).resolve().parents[1]
 _ECHO_SERVER = """
 import os, select, sys, tty
 master, slave = os.openpty()
@@ -74,18 +73,25 @@ def _progress(text: str) -> None:
     print(f"[serial] {text}", file=sys.stderr, flush=True)
 
 
-class _Process:
-    """A subprocess whose first stdout line is where to connect; stopped on close."""
+class _EchoServer:
+    """The raw echo (:data:`_ECHO_SERVER`) in a subprocess; its first stdout line is the
+    pty to open. Stopped on close."""
 
-    def __init__(self, argv: list[str]) -> None:
-        env = {**os.environ, "PYTHONPATH": str(_REPO)}
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL, env=env, cwd=_REPO)
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-c", _ECHO_SERVER],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.DEVNULL)
         assert self.process.stdout is not None
         self.address = self.process.stdout.readline().decode().strip()
         if not self.address:
             self.close()
-            raise RuntimeError(f"{argv[2:4]} printed no address")
+            raise RuntimeError("the echo server printed no address")
+
+    def __enter__(self) -> _EchoServer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def close(self) -> None:
         process = self.process
@@ -100,10 +106,6 @@ class _Process:
                 process.wait(5)
         if process.stdout is not None:
             process.stdout.close()
-
-
-def _serve(*args: str) -> _Process:
-    return _Process([sys.executable, "-m", "emulator._serve", "--board", BOARD, *args])
 
 
 def _percentiles(samples: list[int]) -> tuple[int, int]:
@@ -228,22 +230,19 @@ def _job_on_line(pages: int, baud: int) -> tuple[list[float], dict[str, Any]]:
     from emulator._scenario import JobSpec
     from hal._serial_board import SerialBoard
 
-    device = _serve("--pty", "--baud", str(baud))
-    try:
-        with SerialBoard(device.address, load_board(BOARD), baud=baud, pace=True) as board:
-            run = PrintRun(board, seed=0)
-            run.add_job(JobSpec(pages=pages, coverage_pct=5.0))
-            outcome = run.run(max_run_ns=(pages * 2 + 30) * 1_000_000_000)
-            if outcome is not Outcome.COMPLETED:
-                raise RuntimeError(f"the job over the line ended {outcome.value}")
-            transport: Any = board.transport
-            line = {"bytes_to_device": transport.bytes_written,
-                    "bytes_from_device": transport.bytes_read,
-                    "retransmitted": board.link.stats.retransmitted,
-                    "wall_time_s": round(run.wall_time_s, 3)}
-            return [p["t_s"] for p in run.page_log], line
-    finally:
-        device.close()
+    with ServeProcess(BOARD, extra_args=["--baud", str(baud)]) as device, \
+            SerialBoard(device.url, load_board(BOARD), baud=baud, pace=True) as board:
+        run = PrintRun(board, seed=0)
+        run.add_job(JobSpec(pages=pages, coverage_pct=5.0))
+        outcome = run.run(max_run_ns=(pages * 2 + 30) * 1_000_000_000)
+        if outcome is not Outcome.COMPLETED:
+            raise RuntimeError(f"the job over the line ended {outcome.value}")
+        transport: Any = board.transport
+        line = {"bytes_to_device": transport.bytes_written,
+                "bytes_from_device": transport.bytes_read,
+                "retransmitted": board.link.stats.retransmitted,
+                "wall_time_s": round(run.wall_time_s, 3)}
+        return [p["t_s"] for p in run.page_log], line
 
 
 # -- the benchmark ------------------------------------------------------------------------
@@ -253,27 +252,18 @@ def _latencies(count: int, presses: int) -> dict[str, Any]:
     from boards import load_board
     from hal._serial_board import SerialBoard
 
-    echo = _Process([sys.executable, "-c", _ECHO_SERVER])
-    device = _serve("--pty")
-    try:
-        port = serial.serial_for_url(echo.address, timeout=1.0)
-        board = SerialBoard(device.address, load_board(BOARD), analog_poll_s=None)
-        try:
-            _round_trips(port, board, 50)  # warm up both
-            _progress(f"{count} round trips of each, in turn")
-            echoes, requests = _round_trips(port, board, count)
-            _progress("device clock")
-            origin_ns, clock_error_ns = _device_clock_origin(board, max(20, count // 20))
-            event_rounds = []
-            for i in range(REPEATS):
-                _progress(f"events, round {i + 1}/{REPEATS}")
-                event_rounds.append(_event_round(board, max(5, presses // REPEATS), origin_ns))
-        finally:
-            board.close()
-            port.close()
-    finally:
-        device.close()
-        echo.close()
+    with _EchoServer() as echo, ServeProcess(BOARD) as device, \
+            serial.serial_for_url(echo.address, timeout=1.0) as port, \
+            SerialBoard(device.url, load_board(BOARD), analog_poll_s=None) as board:
+        _round_trips(port, board, 50)  # warm up both
+        _progress(f"{count} round trips of each, in turn")
+        echoes, requests = _round_trips(port, board, count)
+        _progress("device clock")
+        origin_ns, clock_error_ns = _device_clock_origin(board, max(20, count // 20))
+        event_rounds = []
+        for i in range(REPEATS):
+            _progress(f"events, round {i + 1}/{REPEATS}")
+            event_rounds.append(_event_round(board, max(5, presses // REPEATS), origin_ns))
     return {"echo": _pooled(echoes), "request": _pooled(requests),
             "event": _pooled([x for r in event_rounds for x in r]),
             "clock_error_ns": clock_error_ns}

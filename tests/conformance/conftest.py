@@ -14,74 +14,19 @@ bounded in wall time. Every subprocess and port is closed however the test ends.
 
 from __future__ import annotations
 
-import os
 import random
-import select
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from boards import BoardConfig, load_board
+from emulator._serve_process import ServeProcess
 from hal import Board, FaultInjector, IrqEvent, Scheduler
 
 S = 1_000_000_000
-REPO = Path(__file__).resolve().parents[2]
 BOARD = "devkit"
 BENCHES = ("emulated", "serial-virtual", "serial-pty")
-
-
-class ServedDevice:
-    """``python -m emulator._serve --board NAME ARGS...`` as a subprocess; ``url`` is the
-    first line it prints. Killed on :meth:`close` (idempotent)."""
-
-    START_TIMEOUT_S = 10.0
-
-    def __init__(self, board: str, *args: str) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        self._log = open(os.devnull, "w")  # noqa: SIM115 - closed in close()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "emulator._serve", "--board", board, *args],
-            stdout=subprocess.PIPE, stderr=self._log, cwd=REPO, env=env,
-        )
-        try:
-            self.url = self._first_line()
-        except BaseException:
-            self.close()
-            raise
-
-    def _first_line(self) -> str:
-        assert self.process.stdout is not None
-        fd = self.process.stdout.fileno()
-        deadline = time.monotonic() + self.START_TIMEOUT_S
-        line = b""
-        while not line.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select([fd], [], [], max(0.0, left))
-            if not ready:
-                raise TimeoutError(f"serve printed no address within {self.START_TIMEOUT_S} s")
-            chunk = os.read(fd, 1)
-            if not chunk:
-                raise RuntimeError(f"serve exited ({self.process.wait()}) before its address")
-            line += chunk
-        return line.decode().strip()
-
-    def close(self) -> None:
-        process = self.process
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-        if process.stdout is not None:
-            process.stdout.close()
-        self._log.close()
 
 
 class _MemoryLine:
@@ -181,13 +126,14 @@ def _serial_virtual(config: BoardConfig) -> Bench:
 def _serial_pty(config: BoardConfig) -> Bench:
     from hal._serial_board import SerialBoard
 
-    served = ServedDevice(config.name, "--pty")
+    served = ServeProcess(config.name)
+    served.start()
     try:
         board = SerialBoard(served.url, config, strict=True)
     except BaseException:
-        served.close()
+        served.stop()
         raise
-    return Bench("serial-pty", board, [served.close, board.close])
+    return Bench("serial-pty", board, [served.stop, board.close])
 
 
 _MAKERS: dict[str, Callable[[BoardConfig], Bench]] = {

@@ -19,8 +19,6 @@ import os
 import random
 import select
 import socket
-import subprocess
-import sys
 import threading
 import time
 import tty
@@ -32,54 +30,14 @@ import pytest
 from boards import BoardConfig, load_board
 from emulator._run import Outcome, PrintRun
 from emulator._scenario import JobSpec
+from emulator._serve_process import ServeProcess
 from firmware import StatusEvent
 from hal import ResetCause
 from hal._serial_board import SerialBoard
 
 S = 1_000_000_000
-REPO = Path(__file__).resolve().parents[2]
 PAGES = 20
 MAX_RUN_NS = 25 * S
-
-
-class ServedDevice:
-    """``python -m emulator._serve --board BOARD ARGS...``; ``url`` is its first line."""
-
-    def __init__(self, board: str, *args: str) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "emulator._serve", "--board", board, *args],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO, env=env,
-        )
-        try:
-            assert self.process.stdout is not None
-            ready, _, _ = select.select([self.process.stdout], [], [], 10.0)
-            assert ready, "serve printed no address within 10 s"
-            self.url = self.process.stdout.readline().decode().strip()
-            assert self.url, f"serve exited ({self.process.poll()}) before its address"
-        except BaseException:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
-@contextlib.contextmanager
-def served(board: str, *args: str) -> Iterator[ServedDevice]:
-    device = ServedDevice(board, *args)
-    try:
-        yield device
-    finally:
-        device.close()
 
 
 Endpoint = int | socket.socket
@@ -333,10 +291,11 @@ class Job:
 # -- clean lines -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("transport", [("--pty",), ("--tcp", "0")], ids=["pty", "tcp"])
-def test_a_job_over_serve(transport: tuple[str, ...]) -> None:
+@pytest.mark.parametrize("transport", ["pty", "tcp"])
+def test_a_job_over_serve(transport: str) -> None:
     config = load_board("devkit")
-    with served("devkit", *transport) as device, connected(device.url, config) as board:
+    with ServeProcess("devkit", transport=transport) as device, \
+            connected(device.url, config) as board:
         job = Job(board)
         job.execute()
         job.assert_every_page_once()
@@ -347,7 +306,7 @@ def test_a_job_over_serve(transport: tuple[str, ...]) -> None:
 
 def test_a_job_over_a_line_paced_at_115200_baud() -> None:
     config = load_board("devkit")
-    with served("devkit", "--pty", "--baud", "115200") as device, \
+    with ServeProcess("devkit", extra_args=["--baud", "115200"]) as device, \
             connected(device.url, config, baud=115200, pace=True) as board:
         job = Job(board)
         job.execute()
@@ -377,7 +336,7 @@ def _board_for_a_lossy_pty(tmp_path: Path) -> Path:
 def test_a_lossy_line_loses_no_page_and_prints_none_twice(tmp_path: Path) -> None:
     board_file = _board_for_a_lossy_pty(tmp_path)
     config = load_board(board_file)
-    with served(str(board_file), "--pty") as device, relayed(device.url, seed=7) as relay, \
+    with ServeProcess(board_file) as device, relayed(device.url, seed=7) as relay, \
             connected(relay.host_url, config) as board:
         relay.bit_flip = 2e-4
         relay.drop_byte = 1e-4
@@ -401,7 +360,7 @@ def test_a_lossy_line_loses_no_page_and_prints_none_twice(tmp_path: Path) -> Non
 
 def test_a_dropped_connection_mid_job_loses_no_page_and_prints_none_twice() -> None:
     config = load_board("devkit")
-    with served("devkit", "--tcp", "0") as device, relayed(device.url) as relay, \
+    with ServeProcess("devkit", transport="tcp") as device, relayed(device.url) as relay, \
             connected(relay.host_url, config) as board:
         board.scheduler.call_later(9 * S // 10, relay.disconnect)  # while printing
         job = Job(board)
@@ -431,7 +390,7 @@ def _reset_by_the_watchdog(board: SerialBoard, job: Job, when: str) -> None:
 
 def test_a_device_reset_mid_job_loses_no_page_and_prints_none_twice() -> None:
     config = load_board("devkit")
-    with served("devkit", "--pty") as device, connected(device.url, config) as board:
+    with ServeProcess("devkit") as device, connected(device.url, config) as board:
         faults = board.faults
         assert faults is not None
         faults.set_tray(PAGES // 2)  # the job waits for paper half way: the path is empty
@@ -445,7 +404,7 @@ def test_a_device_reset_mid_job_loses_no_page_and_prints_none_twice() -> None:
 
 def test_a_device_reset_while_sheets_are_in_the_path() -> None:
     config = load_board("devkit")
-    with served("devkit", "--pty") as device, connected(device.url, config) as board:
+    with ServeProcess("devkit") as device, connected(device.url, config) as board:
         job = Job(board)
         _reset_by_the_watchdog(board, job, "fuser_ready")
         job.execute()
@@ -468,7 +427,7 @@ def test_run_on_a_port_keeps_the_json_contract(
 
     assert _printer_emu(monkeypatch, "run", "--board", "devkit", "--pages", "5", "--json") == 0
     emulated = json.loads(capsys.readouterr().out)
-    with served("devkit", "--pty") as device:
+    with ServeProcess("devkit") as device:
         assert _printer_emu(monkeypatch, "run", "--port", device.url, "--pages", "5",
                             "--json") == 0
     out = capsys.readouterr().out
@@ -490,7 +449,7 @@ def test_run_with_a_scenario_on_a_port(monkeypatch: pytest.MonkeyPatch,
 
     scenario = tmp_path / "toner.toml"
     scenario.write_text('[[job]]\npages = 6\ncoverage = 5\n[[at]]\npage = 2\ntoner_pct = 4\n')
-    with served("devkit", "--pty") as device:
+    with ServeProcess("devkit") as device:
         status = _printer_emu(monkeypatch, "run", "--port", device.url, "--scenario",
                               str(scenario), "--json")
     result = json.loads(capsys.readouterr().out)
@@ -511,7 +470,7 @@ def test_a_scenario_needs_a_device_with_simulation_commands(
         tmp_path: Path) -> None:
     scenario = tmp_path / "jam.toml"
     scenario.write_text('[[at]]\npage = 2\njam = "feed"\n')
-    with served("devkit", "--pty", "--no-sim") as device:
+    with ServeProcess("devkit", extra_args=["--no-sim"]) as device:
         assert _printer_emu(monkeypatch, "run", "--port", device.url, "--scenario",
                             str(scenario)) == 2
     err = capsys.readouterr().err
