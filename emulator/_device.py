@@ -111,6 +111,7 @@ from hal._wire import (
     Request,
     Role,
     encode_payload,
+    input_event_payload,
 )
 from hal._wire_errors import ErrorCode, LinkDown, MalformedPayload, PayloadTooLarge
 
@@ -560,7 +561,7 @@ class VirtualDevice:
     # -- interrupts -> events ----------------------------------------------------------
 
     def _input_isr(self, event: IrqEvent) -> None:
-        self._event("input", event.t_ns, {"name": event.name, "level": bool(event.value)})
+        self._send_event("input", input_event_payload(event.t_ns, event.name, bool(event.value)))
 
     def _window_isr(self, event: IrqEvent) -> None:
         crossing = event.value
@@ -581,12 +582,15 @@ class VirtualDevice:
         self._event("window", event.t_ns, data)
 
     def _event(self, kind: str, t_ns: int, data: dict[str, Any], request_id: int = 0) -> bool:
+        return self._send_event(kind, Event(kind, t_ns, data).to_payload(), request_id)
+
+    def _send_event(self, kind: str, payload: bytes, request_id: int = 0) -> bool:
         link = self._link
         if link is None or link.state is not _UP:
             self.events_dropped += 1
             return False
         try:
-            link.send(FrameType.EVENT, Event(kind, t_ns, data).to_payload(), request_id)
+            link.send(FrameType.EVENT, payload, request_id)
         except (LinkDown, PayloadTooLarge) as exc:
             _log.warning("event %s not sent: %s", kind, exc)
             self.events_dropped += 1

@@ -532,6 +532,7 @@ _REQUEST = FrameType.REQUEST
 _RESPONSE = FrameType.RESPONSE
 _ERROR = FrameType.ERROR
 _EVENT = FrameType.EVENT
+_INPUT_BY_NAME: dict[object, DigitalInput] = {str(pin): pin for pin in DigitalInput}
 
 
 @dataclass(slots=True)
@@ -1508,7 +1509,14 @@ class SerialBoard:
         kind, data = event.kind, event.data
         try:
             if kind == "input":
-                self._on_input(DigitalInput(data["name"]), bool(data["level"]))
+                # A dict, not DigitalInput(name): enum's lookup is Python code, and on
+                # an idle machine every module an edge passes through costs its cache
+                # misses again (see hal._wire on input edges).
+                name = data["name"]
+                pin = _INPUT_BY_NAME.get(name)
+                if pin is None:
+                    raise ValueError(f"{name!r} is not a valid DigitalInput")
+                self._on_input(pin, bool(data["level"]))
             elif kind == "window":
                 self._on_window(AnalogChannel(data["channel"]), float(data["reading"]),
                                 Crossing(data["crossing"]))

@@ -487,9 +487,15 @@ def test_the_serial_benchmark_runs_at_a_tiny_scale() -> None:
     result = run(scale=0.001)
     assert result["name"] == "serial"
     assert set(result["targets_met"]) == {
-        "round_trip_p50_within_2x_echo", "event_p99_under_1ms", "same_ppm_at_line_rate"}
+        "round_trip_p50_within_2x_echo", "event_p99_under_1ms", "job_event_p99_under_1ms",
+        "same_ppm_at_line_rate"}
     assert result["round_trip"]["echo_p50_ns"] > 0 and result["round_trip"]["request_p50_ns"] > 0
-    assert result["event_to_isr"]["samples"] > 0
+    events = result["event_to_isr"]
+    assert events["samples"] > 0
+    assert events["press"]["samples"] == events["release"]["samples"] == events["samples"] // 2
+    assert events["raw_pty_hop_after_idle"]["samples"] == 10
+    assert events["job"]["samples"] >= 3 * 2  # at least a feed and an exit edge a page
+    assert 0 < events["raw_pty_hop_after_idle"]["p50_ns"] < 1_000_000_000
     assert result["pages_per_minute"]["in_process"] > 0
     assert result["pages_per_minute"]["on_line"] > 0
     with open(os.devnull, "w") as sink:
