@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
+from functools import partial
 
 from boards import FuserConfig
 from hal import (
@@ -93,7 +94,9 @@ class Fuser:
 
     def set_heater(self, on: bool) -> None:
         if on != self.heater_on:
-            was = self.heating
+            # self.heating before and after, read without the property: the heater is
+            # switched at every crossing of regulation.
+            was = self.heater_on and not self.heater_failed
             self.heater_on = on
             self._heating_changed(was)
 
@@ -110,11 +113,11 @@ class Fuser:
         self._rebase(self.temp_c() - self._draw_c)
 
     def _heating_changed(self, was_heating: bool) -> None:
-        heating = self.heating
+        heating = self.heater_on and not self.heater_failed
         if heating == was_heating:
             return
         # The temperature now is on the old curve: read it before the target moves.
-        temp_now_c = self.temp_c()
+        temp_now_c = self._temp_at(self._scheduler.now_ns)
         self._target_c = self._max_c if heating else self._ambient_c
         if self.observer is not None:
             self.observer("heating", heating)
@@ -184,7 +187,7 @@ class Fuser:
         delay_s = self._tau_s * math.log((target - temp0) / (target - bound))
         t_ns = self._t0_ns + math.floor(delay_s * 1e9) + 1
         self._crossing_timer = self._scheduler.call_at(
-            t_ns, lambda: self._on_crossing(bound, crossing)
+            t_ns, partial(self._on_crossing, bound, crossing)
         )
 
     def _on_crossing(self, bound: float, crossing: Crossing) -> None:

@@ -318,19 +318,19 @@ class PaperPath:
             sheet.timer = None
         marks = self._marks
         n_marks = len(marks)
+        reach = self._reach
         while sheet.in_path:
             moving = self.motor_on and not sheet.halted
             travel = sheet.travel_ns
             if moving:
-                now = scheduler.now_ns
-                travel += now - self._since_ns
+                travel += scheduler.now_ns - self._since_ns
             i = sheet.next_mark
             limit = sheet.limit_ns
             if i < n_marks:
                 mark_ns, mark = marks[i]
                 if mark_ns <= travel and (limit is None or mark_ns <= limit):
                     sheet.next_mark = i + 1
-                    self._reach[mark](sheet)
+                    reach[mark](sheet)
                     if mark is sheet.stick_at and sheet.in_path and not sheet.halted:
                         if self.observer is not None:
                             self.observer("jammed", sheet.number)

@@ -144,6 +144,7 @@ class Engine(ActiveObject):
         self._store = store
         """The job memory that survives a reset: the engine records its sheets there."""
         self._fuser = fuser
+        self._scheduler = kernel.scheduler
         cfg = kernel.board.config
         self._speed_mm_per_ns = cfg.engine.paper_speed_mm_s / 1e9
         self._pitch_ns = cfg.page_pitch_ns
@@ -444,7 +445,7 @@ class Engine(ActiveObject):
             return
         self.kernel.cancel(self._run_out_timer)
         self._run_out_timer = None
-        now = self.kernel.scheduler.now_ns
+        now = self._scheduler.now_ns
         due = now if self._last_pick_ns is None else max(now, self._last_pick_ns + self._pitch_ns)
         self._pick_timer = self.after(due - now, "pick_due")
 
@@ -461,7 +462,7 @@ class Engine(ActiveObject):
             return
         self.next_task = None
         self.sheet_count += 1
-        now = self.kernel.scheduler.now_ns
+        now = self._scheduler.now_ns
         record = SheetRecord(task)
         sheet = _Sheet(task, self.sheet_count, now, record)
         self.sheets.append(sheet)
@@ -473,11 +474,15 @@ class Engine(ActiveObject):
 
     def _on_feed_edge(self, level: bool, t_ns: int, **_: Any) -> None:
         want = _Edge.AHEAD if level else _Edge.COVERING
-        sheet = next((s for s in self.sheets if s.feed is want), None)
+        sheet: _Sheet | None = None
+        for s in self.sheets:  # a plain loop, not next() over a generator: every edge
+            if s.feed is want:
+                sheet = s
+                break
         if sheet is None:
             self._jam("feed", None)  # a sheet nobody picked, or one that moved backwards
             return
-        now = self.kernel.scheduler.now_ns
+        now = self._scheduler.now_ns
         if level:
             sheet.feed = _Edge.COVERING
             sheet.fed_ns = now
@@ -501,11 +506,18 @@ class Engine(ActiveObject):
     def _on_exit_edge(self, level: bool, t_ns: int, **_: Any) -> None:
         if not level and self._store.exits_captured:
             self._store.exits_captured -= 1  # the ISR's count: this exit is now seen
+        # Plain loops, not next() over a generator: this runs for every edge.
+        sheet: _Sheet | None = None
         if level:
-            sheet = next((s for s in self.sheets
-                          if s.exit is _Edge.AHEAD and s.feed is not _Edge.AHEAD), None)
+            for s in self.sheets:
+                if s.exit is _Edge.AHEAD and s.feed is not _Edge.AHEAD:
+                    sheet = s
+                    break
         else:
-            sheet = next((s for s in self.sheets if s.exit is _Edge.COVERING), None)
+            for s in self.sheets:
+                if s.exit is _Edge.COVERING:
+                    sheet = s
+                    break
         if sheet is None:
             self._jam("exit", None)
             return
@@ -558,7 +570,7 @@ class Engine(ActiveObject):
                          attempt=late.attempts)
             if late.attempts <= self._retries and not self.holds:
                 late.attempts += 1
-                late.picked_ns = self.kernel.scheduler.now_ns
+                late.picked_ns = self._scheduler.now_ns
                 self._last_pick_ns = late.picked_ns
                 self.board.pulse_pickup()
                 self._feed_deadline(late, self._to_feed_ns, "feed_lead")

@@ -15,8 +15,6 @@ class Supervisor:
     def __init__(self, kernel: Kernel) -> None:
         self._kernel = kernel
         self._objects: list[ActiveObject] = []
-        self._seen: list[int] = []
-        """Each object's ``processed`` at the last check, in ``_objects`` order."""
         self._board = kernel.board
         self.stuck: list[str] = []
 
@@ -24,25 +22,27 @@ class Supervisor:
         kernel = self._kernel
         period_ns = round(kernel.board.config.engine.watchdog_kick_ms * 1e6)
         self._objects = list(kernel.objects)
-        self._seen = [-1] * len(self._objects)  # no mark yet: nothing can look stuck
+        for ao in self._objects:
+            # As if each had just taken an event: nothing can look stuck at the first
+            # check, which has no earlier one to compare with.
+            ao.active_in = kernel.interval
         kernel.board.kick_watchdog()
         kernel.every(period_ns, self._check_and_kick)
 
     def _check_and_kick(self) -> None:
         # Runs four times a second of printer time, whatever is printing: kept lean.
-        # Every object is looked at each time so each one's progress mark stays current.
-        objects = self._objects
-        seen = self._seen
-        marks = [ao.processed for ao in objects]
-        self._seen = marks
-        if not self._kernel._queued:
+        # The kernel stamps each object with the interval in which it last took an
+        # event; an object that took one since the last check carries this interval's.
+        kernel = self._kernel
+        interval = kernel.interval
+        kernel.interval = interval + 1
+        if not kernel._queued:
             # Nothing waiting anywhere: nothing can be stuck.
             if self.stuck:
                 self.stuck = []
             self._board.kick_watchdog()  # looked up each time: a host may swap it
             return
-        stuck = [ao.NAME for ao, before, now in zip(objects, seen, marks, strict=True)
-                 if ao.queue and before == now]
+        stuck = [ao.NAME for ao in self._objects if ao.queue and ao.active_in != interval]
         self.stuck = stuck
         if not stuck:
             self._board.kick_watchdog()  # looked up each time: a host may swap it

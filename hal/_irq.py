@@ -54,6 +54,8 @@ class IrqEvent(NamedTuple):
     value: object = None
 
 
+_new_event = tuple.__new__
+
 Isr = Callable[[IrqEvent], None]
 IrqListener = Callable[[str, IrqEvent], None]
 """Called with ``("raise", event)`` when a line is raised and ``("isr", event)`` just
@@ -176,7 +178,9 @@ class InterruptController:
         if ln is None:
             ln = self._get(line)
         spec = ln.spec
-        event = IrqEvent(spec.number, spec.name, self._scheduler.now_ns, value)
+        # IrqEvent(...) without the named tuple's own __new__, a Python function: the
+        # same tuple, one frame less on every interrupt.
+        event = _new_event(IrqEvent, (spec.number, spec.name, self._scheduler.now_ns, value))
         ln.pending.append(event)
         self._pending_count += 1
         if self._listeners:
