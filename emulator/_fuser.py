@@ -41,6 +41,7 @@ from hal import (
 )
 
 _LINE = "fuser"
+_new_crossing = tuple.__new__
 
 
 class Fuser:
@@ -162,7 +163,10 @@ class Fuser:
             self._crossing_timer = None
 
     def _solve_crossing(self) -> None:
-        self._cancel_crossing()
+        # _cancel_crossing, inlined: this runs at every change of the curve.
+        if self._crossing_timer is not None:
+            self._scheduler.cancel(self._crossing_timer)
+            self._crossing_timer = None
         window = self._window
         if window is None:
             return
@@ -203,4 +207,6 @@ class Fuser:
 
     def _fire(self, reading_c: float, crossing: Crossing) -> None:
         self._window = None
-        self._irq.raise_line(_LINE, WindowCrossing(AnalogChannel.FUSER_C, reading_c, crossing))
+        # WindowCrossing(...) without the named tuple's Python __new__: the same tuple.
+        self._irq.raise_line(
+            _LINE, _new_crossing(WindowCrossing, (AnalogChannel.FUSER_C, reading_c, crossing)))
