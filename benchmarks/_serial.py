@@ -42,6 +42,7 @@ import subprocess
 import sys
 import time
 import tty
+from collections import deque
 from typing import Any, Final
 
 import serial
@@ -224,16 +225,29 @@ def _idle_pty_hops(count: int) -> list[int]:
         os.close(slave)
 
 
+def _print_job(board: Any, pages: int, what: str, max_run_ns: int | None = None) -> Any:
+    """Print ``pages`` pages at 5% on ``board`` from seed 0; the finished ``PrintRun``.
+    Raises :class:`RuntimeError` naming ``what`` unless the job completed."""
+    from emulator._run import Outcome, PrintRun
+    from emulator._scenario import JobSpec
+
+    run = PrintRun(board, seed=0)
+    run.add_job(JobSpec(pages=pages, coverage_pct=5.0))
+    gc.collect()
+    outcome = run.run() if max_run_ns is None else run.run(max_run_ns=max_run_ns)
+    if outcome is not Outcome.COMPLETED:
+        raise RuntimeError(f"{what} ended {outcome.value}")
+    return run
+
+
 def _job_events(pages: int) -> tuple[list[int], int]:
     """Device event -> ISR (ns) for every input edge and comparator crossing of a devkit
     job over ``serve --pty``, and the device clock's error (ns)."""
     from boards import load_board
-    from emulator._run import Outcome, PrintRun
-    from emulator._scenario import JobSpec
     from hal import ANALOG_IRQ_LINE, AnalogChannel
     from hal._serial_board import SerialBoard
 
-    sent: dict[str, list[int]] = {}
+    sent: dict[str, deque[int]] = {}
     latencies: list[int] = []
     with ServeProcess(BOARD) as device, \
             SerialBoard(device.url, load_board(BOARD)) as board:
@@ -246,23 +260,19 @@ def _job_events(pages: int) -> tuple[list[int], int]:
                 line = ANALOG_IRQ_LINE[AnalogChannel(event.data["channel"])]
             else:
                 return
-            sent.setdefault(line, []).append(event.t_ns + origin_ns)
+            sent.setdefault(line, deque()).append(event.t_ns + origin_ns)
 
         def on_irq(what: str, event: Any) -> None:
             # Taken just before the ISR runs; edges the host drops as stale never get
             # here, so the queue of each line is matched from its front.
             queue = sent.get(event.name)
             if what == "isr" and queue:
-                latencies.append(time.monotonic_ns() - queue.pop(0))
+                latencies.append(time.monotonic_ns() - queue.popleft())
 
         board.add_event_listener(on_event)
         board.irq.add_listener(on_irq)
-        run = PrintRun(board, seed=0)
-        run.add_job(JobSpec(pages=pages, coverage_pct=5.0))
-        gc.collect()
-        outcome = run.run(max_run_ns=(pages * 3 + 30) * 1_000_000_000)
-        if outcome is not Outcome.COMPLETED:
-            raise RuntimeError(f"the timed job over the pty ended {outcome.value}")
+        _print_job(board, pages, "the timed job over the pty",
+                   (pages * 3 + 30) * 1_000_000_000)
     return latencies, error_ns
 
 
@@ -307,30 +317,21 @@ def _ppm(page_times_s: list[float]) -> tuple[float, float]:
 def _job_in_process(pages: int) -> list[float]:
     from boards import load_board
     from emulator._board import EmulatedBoard
-    from emulator._run import Outcome, PrintRun
-    from emulator._scenario import JobSpec
     from hal import Scheduler
 
-    run = PrintRun(EmulatedBoard(load_board(BOARD), Scheduler(), seed=0), seed=0)
-    run.add_job(JobSpec(pages=pages, coverage_pct=5.0))
-    if run.run() is not Outcome.COMPLETED:
-        raise RuntimeError("the in-process job did not complete")
+    board = EmulatedBoard(load_board(BOARD), Scheduler(), seed=0)
+    run = _print_job(board, pages, "the in-process job")
     return [p["t_s"] for p in run.page_log]
 
 
 def _job_on_line(pages: int, baud: int) -> tuple[list[float], dict[str, Any]]:
     from boards import load_board
-    from emulator._run import Outcome, PrintRun
-    from emulator._scenario import JobSpec
     from hal._serial_board import SerialBoard
 
     with ServeProcess(BOARD, extra_args=["--baud", str(baud)]) as device, \
             SerialBoard(device.url, load_board(BOARD), baud=baud, pace=True) as board:
-        run = PrintRun(board, seed=0)
-        run.add_job(JobSpec(pages=pages, coverage_pct=5.0))
-        outcome = run.run(max_run_ns=(pages * 2 + 30) * 1_000_000_000)
-        if outcome is not Outcome.COMPLETED:
-            raise RuntimeError(f"the job over the line ended {outcome.value}")
+        run = _print_job(board, pages, "the job over the line",
+                         (pages * 2 + 30) * 1_000_000_000)
         transport: Any = board.transport
         line = {"bytes_to_device": transport.bytes_written,
                 "bytes_from_device": transport.bytes_read,
