@@ -208,39 +208,45 @@ class Kernel:
             self._call_later(0, self._dispatch_pass)
 
     def _dispatch(self) -> None:
-        self._dispatch_pending = False
-        if not self.alive:
-            return
-        by_priority = self._by_priority
+        # ``_dispatch_pending`` stays set while the pass runs: an event posted from inside
+        # it (an object to another, or to itself) is taken by this same pass, so it needs
+        # no pass of its own. It is cleared however the pass ends, an exception included,
+        # unless the pass hands its leftover work to the next one.
         budget = _MAX_EVENTS_PER_PASS
-        # The count saves the scan that would find every queue empty: most passes take
-        # one event.
-        while self._queued:
-            for ao in by_priority:
-                if ao.queue and not ao.hung:
-                    break
-            else:
-                return  # only hung objects hold events
-            if not budget:
-                # Work left over: yield to interrupts due now, then carry on.
-                self._dispatch_pending = True
-                self._call_later(0, self._dispatch_pass)
+        try:
+            if not self.alive:
                 return
-            budget -= 1
-            event, data = ao.queue.popleft()
-            self._queued -= 1
-            ao.processed += 1
-            ao.active_in = self.interval
-            self.triggers += 1
-            trigger = ao.machine.events.get(event)
-            if trigger is None:
-                raise ValueError(f"{ao.NAME}: no such event {event!r}")
-            if not trigger.transitions.get(ao.state):
-                ao.ignored += 1
-                continue
-            # The event's own trigger: what ``ao.trigger(event)`` ends in, minus the
-            # lookups on the way.
-            trigger.trigger(ao, **data)
+            by_priority = self._by_priority
+            # The count saves the scan that would find every queue empty: most passes
+            # take one event.
+            while self._queued:
+                for ao in by_priority:
+                    if ao.queue and not ao.hung:
+                        break
+                else:
+                    return  # only hung objects hold events
+                if not budget:
+                    return  # work left over: yield to interrupts due now (finally, below)
+                budget -= 1
+                event, data = ao.queue.popleft()
+                self._queued -= 1
+                ao.processed += 1
+                ao.active_in = self.interval
+                self.triggers += 1
+                trigger = ao.machine.events.get(event)
+                if trigger is None:
+                    raise ValueError(f"{ao.NAME}: no such event {event!r}")
+                if not trigger.transitions.get(ao.state):
+                    ao.ignored += 1
+                    continue
+                # The event's own trigger: what ``ao.trigger(event)`` ends in, minus the
+                # lookups on the way.
+                trigger.trigger(ao, **data)
+        finally:
+            if budget or not self._queued:
+                self._dispatch_pending = False
+            else:
+                self._call_later(0, self._dispatch_pass)
 
     # -- timers --------------------------------------------------------------------
 

@@ -121,6 +121,48 @@ def test_an_unknown_event_is_a_bug() -> None:
         kernel.scheduler.run()
 
 
+class _Relay(_Recorder):
+    """A recorder whose ``relay`` event posts ``note`` to another object."""
+
+    TRANSITIONS = [*_Recorder.TRANSITIONS,
+                   {"trigger": "relay", "source": "idle", "dest": None, "after": "_relay"}]
+
+    def __init__(self, kernel: Kernel, log: list[Any], to: ActiveObject) -> None:
+        self.to = to
+        super().__init__(kernel, log, "relay", priority=9)
+
+    def _relay(self, value: object = None, **_: Any) -> None:
+        self.log.append((self.NAME, "relay", value))
+        self.to.post("note", value=value)
+
+
+def test_an_event_posted_inside_a_pass_is_taken_by_the_same_pass() -> None:
+    kernel = _kernel()
+    log: list[Any] = []
+    low = _Recorder(kernel, log, "low", priority=1)
+    relay = _Relay(kernel, log, low)
+    for ao in (low, relay):
+        kernel.add(ao)
+    relay.post("relay", value=7)
+    kernel.scheduler.run()
+    assert log == [("relay", "relay", 7), ("low", 7)]
+    # One pass for both events: the post from inside it scheduled no pass of its own.
+    assert kernel.scheduler.events_run == 1
+
+
+def test_after_a_bug_in_a_trigger_later_events_are_still_dispatched() -> None:
+    kernel = _kernel()
+    log: list[Any] = []
+    ao = _Recorder(kernel, log)
+    kernel.add(ao)
+    ao.post("no_such_event")
+    with pytest.raises(ValueError):
+        kernel.scheduler.run()
+    ao.post("note", value=1)
+    kernel.scheduler.run()
+    assert log == [("recorder", 1)]
+
+
 def test_a_pass_is_bounded_so_interrupts_of_the_same_instant_get_in() -> None:
     kernel = _kernel()
     log: list[Any] = []
