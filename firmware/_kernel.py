@@ -5,7 +5,8 @@ Each concern of the printer is an :class:`ActiveObject`: a flat ``transitions.Ma
 them to completion, highest priority first:
 
 * :meth:`Kernel.post` appends an event to one object's queue and makes sure a dispatch
-  pass is scheduled at the current instant. ISRs do nothing but post (the cover
+  pass is scheduled at the current instant (none when one is pending or running: the
+  running pass takes what is posted during it). ISRs do nothing but post (the cover
   interlock's safety cut excepted).
 * A dispatch pass takes one event at a time from the highest-priority non-empty queue
   and fires it as a trigger; the trigger runs to completion before the next event is
