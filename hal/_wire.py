@@ -40,7 +40,7 @@ import contextlib
 import enum
 import struct
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import cbor2
 from cobs import cobs
@@ -138,10 +138,13 @@ class Role(enum.StrEnum):
 # --- frames -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
     """A decoded, CRC-checked frame. ``payload`` is the raw CBOR (``b""`` when empty);
-    :meth:`body` decodes it."""
+    :meth:`body` decodes it.
+
+    A named tuple, not a dataclass: the receiver makes one per frame, and a tuple is
+    built in a fraction of a frozen dataclass's ``__init__`` (see :func:`_decode_chunk`).
+    """
 
     type: FrameType
     payload: bytes = b""
@@ -166,6 +169,11 @@ class Frame:
     def body(self) -> Any:
         """The payload decoded (``None`` when empty). Raises :class:`MalformedPayload`."""
         return decode_payload(self.payload)
+
+
+_new_frame = tuple.__new__
+"""``_new_frame(Frame, fields)``: a :class:`Frame` without the named tuple's Python
+``__new__`` (the decoder's per-frame path)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +305,9 @@ def _decode_chunk(chunk: bytes, max_payload: int, max_chunk: int) -> DecodedItem
     frame_type = _TYPE_BY_VALUE.get(type_value)
     if frame_type is None:
         return CorruptFrame(DecodeErrorKind.UNKNOWN_TYPE, chunk, f"type {type_value:#04x}")
-    return Frame(frame_type, body[HEADER_SIZE:-CRC_SIZE], seq, ack, request_id, flags, version)
+    return _new_frame(
+        Frame, (frame_type, body[HEADER_SIZE:-CRC_SIZE], seq, ack, request_id, flags, version)
+    )
 
 
 def _not_a_frame(chunk: bytes) -> Noise | CorruptFrame:
@@ -607,19 +617,25 @@ class Request:
     @classmethod
     def from_payload(cls, payload: bytes) -> Request:
         """Raises :class:`MalformedPayload`."""
-        # Fast path for the usual well-formed request (one call per request on the
-        # device); anything unusual takes the general path, which words the errors.
-        m = _fast_map(payload)
-        if m is not None:
-            cmd = m.get("cmd")
-            args = m.get("args", _NO_ARGS)
-            if type(cmd) is str:
-                if args is _NO_ARGS:
-                    return cls(cmd, {})
-                if type(args) is dict:
-                    return cls(cmd, args)
-        m = _payload_map(payload, "REQUEST")
-        return cls(_get(m, "cmd", str, "REQUEST"), _opt(m, "args", dict, {}, "REQUEST"))
+        return cls(*parse_request(payload))
+
+
+def parse_request(payload: bytes) -> tuple[str, dict[str, Any]]:
+    """A REQUEST payload's ``(cmd, args)``, without the :class:`Request` in between (one
+    call per request on the device). Raises :class:`MalformedPayload`."""
+    # Fast path for the usual well-formed request; anything unusual takes the general
+    # path, which words the errors.
+    m = _fast_map(payload)
+    if m is not None:
+        cmd = m.get("cmd")
+        args = m.get("args", _NO_ARGS)
+        if type(cmd) is str:
+            if args is _NO_ARGS:
+                return cmd, {}
+            if type(args) is dict:
+                return cmd, args
+    m = _payload_map(payload, "REQUEST")
+    return _get(m, "cmd", str, "REQUEST"), _opt(m, "args", dict, {}, "REQUEST")
 
 
 @dataclass(frozen=True, slots=True)
@@ -634,10 +650,17 @@ class Response:
     @classmethod
     def from_payload(cls, payload: bytes) -> Response:
         """Raises :class:`MalformedPayload`."""
-        m = _fast_map(payload)
-        if m is not None:
-            return cls(m.get("result"))
-        return cls(_payload_map(payload, "RESPONSE").get("result"))
+        return cls(parse_response(payload))
+
+
+def parse_response(payload: bytes) -> Any:
+    """A RESPONSE payload's ``result`` (``None`` when it has none), without the
+    :class:`Response` in between (one call per answer on the host). Raises
+    :class:`MalformedPayload`."""
+    m = _fast_map(payload)
+    if m is not None:
+        return m.get("result")
+    return _payload_map(payload, "RESPONSE").get("result")
 
 
 @dataclass(frozen=True, slots=True)
