@@ -424,7 +424,9 @@ class LinkEndpoint:
             raise PayloadTooLarge(len(payload), self._peer_max_payload)
         seq = self._next_seq
         self._next_seq = (seq + 1) & _SEQ_MASK
-        self._queue.append(_Outbound(seq, frame_type, bytes(payload), request_id))
+        if type(payload) is not bytes:
+            payload = bytes(payload)  # a bytearray or memoryview the caller may change
+        self._queue.append(_Outbound(seq, frame_type, payload, request_id))
         return seq
 
     def receive(self, data: bytes, now_ns: int) -> None:
@@ -475,6 +477,17 @@ class LinkEndpoint:
         """
         self.poll(now_ns)
         frames: list[bytes] = []
+        if self._hello_ack_pending or self._hello_pending:
+            self._send_hellos(now_ns, frames)
+        if self._state is _UP:
+            self._send_session_frames(now_ns, frames)
+        if not frames:
+            return b""
+        self.stats.frames_sent += len(frames)
+        self._last_tx_ns = now_ns
+        return DELIMITER + b"".join(frames)
+
+    def _send_hellos(self, now_ns: int, frames: list[bytes]) -> None:
         if self._hello_ack_pending:
             self._hello_ack_pending = False
             frames.append(encode_frame(_HELLO_ACK, self._hello_payload()))
@@ -487,13 +500,6 @@ class LinkEndpoint:
             self._hello_interval_ns = min(
                 2 * self._hello_interval_ns, max(self._rto_ns, self._heartbeat_ns)
             )
-        if self._state is _UP:
-            self._send_session_frames(now_ns, frames)
-        if not frames:
-            return b""
-        self.stats.frames_sent += len(frames)
-        self._last_tx_ns = now_ns
-        return DELIMITER + b"".join(frames)
 
     def next_deadline_ns(self) -> int:
         """The latest time at which :meth:`poll`/:meth:`outgoing` must be called next.
@@ -669,37 +675,24 @@ class LinkEndpoint:
         stats = self.stats
         ack = (self._rx_expected - 1) & _SEQ_MASK
         carried_ack = False
-        if self._nak_pending:
-            self._nak_pending = False
-            frames.append(encode_frame(_NAK, seq=self._tx_next(), ack=ack))
-            stats.naks_sent += 1
-            carried_ack = True
-        in_flight = self._in_flight
-        if self._retransmit:
-            self._retransmit = False
-            for out in in_flight:
-                frames.append(
-                    encode_frame_fields(
-                        out.type, out.payload, out.seq, ack, out.request_id, _RETRANSMIT_FLAGS
-                    )
-                )
-            stats.retransmitted += len(in_flight)
-            self._rto_deadline_ns = now_ns + self._rto_ns_now
-            carried_ack = carried_ack or bool(in_flight)
+        if self._nak_pending or self._retransmit:
+            carried_ack = self._send_repairs(now_ns, ack, frames)
         queue = self._queue
-        window = self._tx_window
-        while queue and len(in_flight) < window:
-            out = queue.popleft()
-            frames.append(
-                encode_frame_fields(out.type, out.payload, out.seq, ack, out.request_id, 0)
-            )
-            out.transmitted = True
-            if not in_flight:
-                self._rto_deadline_ns = now_ns + self._rto_ns_now
-                self._progress_ns = now_ns
-            in_flight.append(out)
-            stats.data_sent += 1
-            carried_ack = True
+        if queue:
+            in_flight = self._in_flight
+            window = self._tx_window
+            while queue and len(in_flight) < window:
+                out = queue.popleft()
+                frames.append(
+                    encode_frame_fields(out.type, out.payload, out.seq, ack, out.request_id, 0)
+                )
+                out.transmitted = True
+                if not in_flight:
+                    self._rto_deadline_ns = now_ns + self._rto_ns_now
+                    self._progress_ns = now_ns
+                in_flight.append(out)
+                stats.data_sent += 1
+                carried_ack = True
         if carried_ack:
             self._ack_due_ns = None
             self._rx_unacked = 0
@@ -713,6 +706,29 @@ class LinkEndpoint:
             stats.heartbeats_sent += 1
             self._ack_due_ns = None
             self._rx_unacked = 0
+
+    def _send_repairs(self, now_ns: int, ack: int, frames: list[bytes]) -> bool:
+        """The NAK due, then every unacknowledged frame again if a retransmission is
+        due (go-back-N); True if that carried our ``ack``."""
+        carried_ack = False
+        if self._nak_pending:
+            self._nak_pending = False
+            frames.append(encode_frame(_NAK, seq=self._tx_next(), ack=ack))
+            self.stats.naks_sent += 1
+            carried_ack = True
+        if self._retransmit:
+            self._retransmit = False
+            in_flight = self._in_flight
+            for out in in_flight:
+                frames.append(
+                    encode_frame_fields(
+                        out.type, out.payload, out.seq, ack, out.request_id, _RETRANSMIT_FLAGS
+                    )
+                )
+            self.stats.retransmitted += len(in_flight)
+            self._rto_deadline_ns = now_ns + self._rto_ns_now
+            carried_ack = carried_ack or bool(in_flight)
+        return carried_ack
 
     def _tx_next(self) -> int:
         """The sequence number the next new data frame on the wire will carry."""
