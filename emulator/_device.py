@@ -108,10 +108,10 @@ from hal._wire import (
     Frame,
     FrameType,
     Noise,
-    Request,
     Role,
     encode_payload,
     input_event_payload,
+    parse_request,
 )
 from hal._wire_errors import ErrorCode, LinkDown, MalformedPayload, PayloadTooLarge
 
@@ -197,13 +197,16 @@ costs a fraction of an Enum call)."""
 
 
 def _enum_arg(args: dict[str, Any], key: str, kind: Callable[[str], _E]) -> _E:
-    text = _text(args, key)
+    # The usual case first, in two lookups: a name seen before.
+    text = args.get(key)
     members = _MEMBERS.get(kind)
+    if members is not None and type(text) is str:
+        member: _E | None = members.get(text)
+        if member is not None:
+            return member
+    text = _text(args, key)
     if members is None:
         members = _MEMBERS[kind] = {}
-    member: _E | None = members.get(text)
-    if member is not None:
-        return member
     try:
         member = kind(text)
     except ValueError:
@@ -739,30 +742,29 @@ class VirtualDevice:
         self.requests += 1
         rid = frame.request_id
         try:
-            request = Request.from_payload(frame.payload)
+            cmd, args = parse_request(frame.payload)
         except MalformedPayload as exc:
             if answer:
                 self._refuse(rid, ErrorCode.BAD_ARGUMENT, str(exc))
             return
         try:
-            result = self._execute(request, rid)
+            result = self._execute(cmd, args, rid)
         except _Refused as exc:
             if answer:
                 self._refuse(rid, exc.code, exc.message)
             return
         except Exception as exc:  # the device's own bug: report it, keep serving
-            _log.exception("request %s failed", request.cmd)
+            _log.exception("request %s failed", cmd)
             if answer:
                 self._refuse(rid, ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
             return
         if answer:
             # Response(result).to_payload(), without the dataclass in between.
             self._reply(rid, b"" if result is None else encode_payload({"result": result}))
-            if request.cmd == "imaging.submit":
-                self._watch_imaging(int(request.args["handle"]))
+            if cmd == "imaging.submit":
+                self._watch_imaging(int(args["handle"]))
 
-    def _execute(self, request: Request, rid: int) -> Any:
-        cmd = request.cmd
+    def _execute(self, cmd: str, args: dict[str, Any], rid: int) -> Any:
         handler = self._commands.get(cmd)
         if handler is None:
             if cmd.startswith("sim."):
@@ -773,7 +775,7 @@ class VirtualDevice:
                 handler = self._sim_commands.get(cmd)
             if handler is None:
                 raise _Refused(ErrorCode.UNKNOWN_COMMAND, f"no command {cmd!r}")
-        return handler(request.args, rid)
+        return handler(args, rid)
 
     def _reply(self, rid: int, payload: bytes) -> None:
         link = self._link
