@@ -118,9 +118,9 @@ from hal._wire import (
     FrameType,
     Hello,
     Noise,
-    Response,
     Role,
     encode_payload,
+    parse_response,
 )
 from hal._wire_errors import (
     DeviceRejected,
@@ -275,6 +275,8 @@ class PortTransport:
         self._reopen = reopen
         self._reopen_interval_s = reopen_interval_s
         self._port: Any = _open_port(url, baud, self._READ_TIMEOUT_S)
+        self._write_fd = None if pace else self._fd()
+        """The descriptor :meth:`write` writes to directly, or ``None`` (writer thread)."""
         self._yield_after_write = PtyYield(_is_linux_pty(self._fd()))
         self._lock = threading.Condition()
         self._queue: deque[bytes] = deque()
@@ -332,7 +334,7 @@ class PortTransport:
             if not self._line_ok or self._closing.is_set():
                 self.bytes_dropped += len(data)
                 return
-            fd = None if self._pace else self._fd()
+            fd = self._write_fd
             written = False
             if fd is not None and not self._queue and not self._writing:
                 try:
@@ -467,6 +469,7 @@ class PortTransport:
                         port.close()
                     return False
                 self._port = port
+                self._write_fd = None if self._pace else self._fd()
                 self._yield_after_write = PtyYield(_is_linux_pty(self._fd()))
                 self._line_ok = True
             self._scheduler.post_threadsafe(self._on_reopened)
@@ -1127,7 +1130,12 @@ class SerialBoard:
             finally:
                 self._pumping = False
         if self._late_pump is None and not self._closed:
-            self._late_pump = self._scheduler.call_soon(self._pump_late, PRIORITY_LATE)
+            # Only when there is something to send, or a deadline before the timer's
+            # (a late pump would do nothing else): usually a RESPONSE's delayed ack
+            # falls after the timer that runs already.
+            timer = self._timer
+            if timer is None or link.next_deadline_ns() < timer_when_ns(timer):
+                self._late_pump = self._scheduler.call_soon(self._pump_late, PRIORITY_LATE)
 
     def _pump_late(self) -> None:
         self._late_pump = None
@@ -1233,7 +1241,7 @@ class SerialBoard:
         try:
             if frame_type is _RESPONSE:
                 pending = self._pending.pop(frame.request_id, None)
-                result = Response.from_payload(frame.payload).result
+                result = parse_response(frame.payload)
                 self.stats.answered += 1
                 if pending is None:
                     log.warning("%s: a response to no request (id %d)", self._url,
