@@ -374,7 +374,7 @@ class FrameDecoder:
         out: list[DecodedItem] = []
         # One C-level split finds every delimiter: the last piece is the start of a chunk
         # not delimited yet, the others are complete chunks.
-        chunks = bytes(data).split(DELIMITER)
+        chunks = (data if type(data) is bytes else bytes(data)).split(DELIMITER)
         tail = chunks.pop()
         buf = self._buf
         if chunks:
@@ -382,14 +382,15 @@ class FrameDecoder:
                 buf += chunks[0]
                 chunks[0] = bytes(buf)
                 buf.clear()
+            if self._skipping:  # only the first chunk can be the rest of a skipped one
+                self._skipping = False
+                skipped = chunks.pop(0)
+                if skipped:
+                    out.append(Noise(skipped))
             max_payload = self._max_payload
             max_chunk = self._max_chunk
             for chunk in chunks:
-                if self._skipping:
-                    self._skipping = False
-                    if chunk:
-                        out.append(Noise(chunk))
-                elif chunk:
+                if chunk:
                     out.append(_decode_chunk(chunk, max_payload, max_chunk))
         if tail:
             buf += tail
