@@ -278,7 +278,10 @@ class PortTransport:
         self._write_fd = None if pace else self._fd()
         """The descriptor :meth:`write` writes to directly, or ``None`` (writer thread)."""
         self._yield_after_write = PtyYield(_is_linux_pty(self._fd()))
-        self._lock = threading.Condition()
+        # The condition's plain lock is taken directly on the per-write path (a C call; a
+        # Condition's own __enter__ is Python).
+        self._mutex = threading.Lock()
+        self._lock = threading.Condition(self._mutex)
         self._queue: deque[bytes] = deque()
         self._writing = False
         self._line_ok = True
@@ -330,8 +333,8 @@ class PortTransport:
     # -- writing (scheduler thread in, writer thread out) -----------------------------
 
     def write(self, data: bytes) -> None:
-        with self._lock:
-            if not self._line_ok or self._closing.is_set():
+        with self._mutex:
+            if not self._line_ok:  # the line failed, or close() began
                 self.bytes_dropped += len(data)
                 return
             fd = self._write_fd
@@ -484,6 +487,7 @@ class PortTransport:
             return
         with self._lock:
             self._closing.set()
+            self._line_ok = False
             self._lock.notify_all()
         with contextlib.suppress(OSError):
             os.write(self._abort_w, b"x")
@@ -1126,7 +1130,10 @@ class SerialBoard:
             self._pumping = True
             try:
                 for event in events:
-                    self._on_link_event(event)
+                    if type(event) is Frame:  # the usual event, without the dispatch
+                        self._on_frame(event)
+                    else:
+                        self._on_link_event(event)
             finally:
                 self._pumping = False
         if self._late_pump is None and not self._closed:
