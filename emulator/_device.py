@@ -637,7 +637,6 @@ class VirtualDevice:
             return
         sched = self._sched
         link = self._link
-        now = sched.now_ns
         while link is not None:
             now = sched.now_ns
             events = link.events()

@@ -550,7 +550,8 @@ class _Server:
         if self._in_pacer is not None:
             self._in_pacer.restart()
         self._conn = conn
-        self._device.connection_made(self._send)
+        # Unpaced, the device writes to the connection itself: one call less per answer.
+        self._device.connection_made(self._send if self._writer is not None else conn.send)
 
     def _lost(self, conn: _Connection) -> None:
         if self._conn is conn:
@@ -584,13 +585,11 @@ class _Server:
             self._clock.watch(fd, handler)
 
     def _send(self, data: bytes) -> None:
+        """The device's writer on a paced line: through the paced writer thread."""
         conn = self._conn
-        if conn is None:
-            return
-        if self._writer is not None:
-            self._writer.put(conn.send, data)
-        else:
-            conn.send(data)
+        writer = self._writer
+        if conn is not None and writer is not None:
+            writer.put(conn.send, data)
 
 
 class _PtyServer(_Server):
