@@ -547,7 +547,6 @@ class _Pending:
     cmd: str
     on_result: Callable[[Any], None] | None
     on_error: Callable[[PrinterLinkError], None] | None
-    sent_ns: int
 
 
 @dataclass(slots=True)
@@ -1052,7 +1051,7 @@ class SerialBoard:
             if on_error is not None:
                 on_error(exc)
             return
-        self._pending[rid] = _Pending(cmd, on_result, on_error, self._scheduler.now_ns)
+        self._pending[rid] = _Pending(cmd, on_result, on_error)
         self.stats.requests += 1
         self._want_flush()
 
