@@ -5,7 +5,8 @@ serial adapter gives):
 
 * **Request round trip**: ``SerialBoard.request("analog.read")`` to ``printer-emu serve
   --pty``, from the call to the result's callback on the scheduler's thread (encode,
-  link, pty, the device's reader thread and scheduler, and back through ours) — beside
+  link, pty, the device's event loop, and back through ours' reader thread and
+  scheduler) — beside
   a **raw pyserial echo**: ``serial.write`` of a frame-sized message to a subprocess
   that echoes it with ``os.read``/``os.write``, then ``serial.read`` of it back.
 * **Device event → ISR**: the event's device time against the instant the host's ISR
@@ -25,6 +26,15 @@ serial adapter gives):
   beside the same job on the emulated board in process (virtual time). Steady state:
   ``60 * (pages - 1) / (last delivery - first delivery)``.
 
+**Placement.** Every far end (the echo, ``serve``, the hop writer) runs on a CPU of its
+own, as a device on the other end of a cable does: the last CPU this process may use,
+when it may use two or more (``PRINTER_EMU_BENCH_PIN=0`` leaves placement to the OS).
+The host side is not pinned. Unpinned, a VM that packs lightly loaded tasks onto one
+vCPU may put both ends of a pty on the same one for a whole run: the echo then costs a
+third of what it does across CPUs (~25 against ~70 us on the development VM) while a
+request, which pays its Python at both ends, is no faster, and the ratio swings between
+runs with the packing, not with the code.
+
 The round trips alternate sample by sample (one echo, one request, ...) and each is the
 percentile of all its samples: on a shared machine the echo alone swings several-fold
 between runs, and only figures taken under the same conditions compare. Targets (from the
@@ -35,6 +45,7 @@ the isolated presses and releases pooled, and on the job's events.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import select
@@ -43,6 +54,7 @@ import sys
 import time
 import tty
 from collections import deque
+from collections.abc import Iterator
 from typing import Any, Final
 
 import serial
@@ -65,6 +77,7 @@ IDLE_S: Final = 0.1
 BOARD: Final = "devkit"
 DEFAULT_BAUD: Final = 115_200
 BAUD_ENV: Final = "PRINTER_EMU_BENCH_BAUD"
+PIN_ENV: Final = "PRINTER_EMU_BENCH_PIN"
 ECHO_MESSAGE_BYTES: Final = 32
 """About a REQUEST frame of ``analog.read`` on the wire."""
 RTT_TARGET: Final = 2.0
@@ -95,6 +108,38 @@ for _ in range(int(sys.argv[2])):
 """
 
 
+def _far_end_cpu() -> int | None:
+    """The CPU every far end runs on (see the module docstring), or ``None``: placement
+    left to the OS (one CPU allowed, no affinity on this platform, or turned off)."""
+    if os.environ.get(PIN_ENV, "1") == "0" or not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    return cpus[-1] if len(cpus) >= 2 else None
+
+
+FAR_END_CPU: Final = _far_end_cpu()
+
+
+def _place_far_end(pid: int) -> None:
+    """Move every thread of the far end ``pid`` to :data:`FAR_END_CPU` (nothing when that
+    is ``None``); threads it starts later inherit the place."""
+    if FAR_END_CPU is None:
+        return
+    # Affinity is a thread's, not a process's: set it on each one.
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+            os.sched_setaffinity(int(tid), {FAR_END_CPU})
+
+
+@contextlib.contextmanager
+def _device(*extra_args: str) -> Iterator[ServeProcess]:
+    """``printer-emu serve --pty`` with :data:`BOARD`, placed as a far end."""
+    with ServeProcess(BOARD, extra_args=list(extra_args)) as device:
+        assert device.process is not None
+        _place_far_end(device.process.pid)
+        yield device
+
+
 def _progress(text: str) -> None:
     print(f"[serial] {text}", file=sys.stderr, flush=True)
 
@@ -112,6 +157,7 @@ class _EchoServer:
         if not self.address:
             self.close()
             raise RuntimeError("the echo server printed no address")
+        _place_far_end(self.process.pid)
 
     def __enter__(self) -> _EchoServer:
         return self
@@ -209,6 +255,7 @@ def _idle_pty_hops(count: int) -> list[int]:
                                    str(count), str(IDLE_S)], pass_fds=(master,))
         hops: list[int] = []
         try:
+            _place_far_end(writer.pid)
             deadline = time.monotonic() + count * IDLE_S + 30
             while len(hops) < count:
                 if not select.select([slave], [], [], max(0.0, deadline - time.monotonic()))[0]:
@@ -249,7 +296,7 @@ def _job_events(pages: int) -> tuple[list[int], int]:
 
     sent: dict[str, deque[int]] = {}
     latencies: list[int] = []
-    with ServeProcess(BOARD) as device, \
+    with _device() as device, \
             SerialBoard(device.url, load_board(BOARD)) as board:
         origin_ns, error_ns = _device_clock_origin(board, 50)
 
@@ -328,7 +375,7 @@ def _job_on_line(pages: int, baud: int) -> tuple[list[float], dict[str, Any]]:
     from boards import load_board
     from hal._serial_board import SerialBoard
 
-    with ServeProcess(BOARD, extra_args=["--baud", str(baud)]) as device, \
+    with _device("--baud", str(baud)) as device, \
             SerialBoard(device.url, load_board(BOARD), baud=baud, pace=True) as board:
         run = _print_job(board, pages, "the job over the line",
                          (pages * 2 + 30) * 1_000_000_000)
@@ -347,7 +394,7 @@ def _latencies(count: int, presses: int) -> dict[str, Any]:
     from boards import load_board
     from hal._serial_board import SerialBoard
 
-    with _EchoServer() as echo, ServeProcess(BOARD) as device, \
+    with _EchoServer() as echo, _device() as device, \
             serial.serial_for_url(echo.address, timeout=1.0) as port, \
             SerialBoard(device.url, load_board(BOARD), analog_poll_s=None) as board:
         _round_trips(port, board, 50)  # warm up both
@@ -421,6 +468,7 @@ def run(scale: float | None = None) -> dict[str, Any]:
         "name": "serial",
         "scale": s,
         "baud": baud,
+        "far_end_cpu": FAR_END_CPU,
         "round_trip": {"echo_p50_ns": echo["p50_ns"], "echo_p99_ns": echo["p99_ns"],
                        "request_p50_ns": request["p50_ns"],
                        "request_p99_ns": request["p99_ns"],
@@ -442,6 +490,9 @@ def run(scale: float | None = None) -> dict[str, Any]:
             "rows": rows,
         },
         "notes": [f"{'met' if ok else 'MISSED'}: {name}" for name, ok in targets.items()] + [
+            "the far ends (echo, serve, hop writer) on CPU "
+            f"{FAR_END_CPU}, the host unpinned" if FAR_END_CPU is not None else
+            "placement left to the OS (no CPU pinned)",
             f"event latency: the device's clock is related to ours within "
             f"{us(lat['clock_error_ns'])} us (half the best snapshot round trip)",
             f"the line at {baud} baud: {line['bytes_to_device']} B to the device, "

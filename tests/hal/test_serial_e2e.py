@@ -500,3 +500,18 @@ def test_the_serial_benchmark_runs_at_a_tiny_scale() -> None:
     assert result["pages_per_minute"]["on_line"] > 0
     with open(os.devnull, "w") as sink:
         print_result(result, file=sink)  # the table follows the runner's interface
+
+
+def test_the_serial_benchmark_runs_each_far_end_on_a_cpu_of_its_own() -> None:
+    from benchmarks import _serial
+
+    if _serial.FAR_END_CPU is None:
+        pytest.skip("one CPU (or no affinity here): the benchmark leaves placement to the OS")
+    with _serial._device() as device:
+        assert device.process is not None
+        threads = os.listdir(f"/proc/{device.process.pid}/task")
+        assert threads
+        for tid in threads:
+            assert os.sched_getaffinity(int(tid)) == {_serial.FAR_END_CPU}
+    # The host side stays where the OS puts it.
+    assert os.sched_getaffinity(0) != {_serial.FAR_END_CPU}
