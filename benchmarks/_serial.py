@@ -5,10 +5,10 @@ serial adapter gives):
 
 * **Request round trip**: ``SerialBoard.request("analog.read")`` to ``printer-emu serve
   --pty``, from the call to the result's callback on the scheduler's thread (encode,
-  link, pty, the device's event loop, and back through ours' reader thread and
-  scheduler) — beside
-  a **raw pyserial echo**: ``serial.write`` of a frame-sized message to a subprocess
-  that echoes it with ``os.read``/``os.write``, then ``serial.read`` of it back.
+  link, pty, the device's event loop, and back through our reader thread and
+  scheduler) — beside a **raw pyserial echo**: ``serial.write`` of a frame-sized
+  message to a subprocess that echoes it with ``os.read``/``os.write``, then
+  ``serial.read`` of it back.
 * **Device event → ISR**: the event's device time against the instant the host's ISR
   runs, for two kinds of event. (1) Isolated button presses (``sim.press``): the press
   edge comes while the device answers the request that pressed it; the release edge
