@@ -274,10 +274,11 @@ class PortTransport:
         self._pace = pace
         self._reopen = reopen
         self._reopen_interval_s = reopen_interval_s
-        self._port: Any = _open_port(url, baud, self._READ_TIMEOUT_S)
-        self._write_fd = None if pace else self._fd()
+        self._port: Any
+        self._write_fd: int | None
         """The descriptor :meth:`write` writes to directly, or ``None`` (writer thread)."""
-        self._yield_after_write = PtyYield(_is_linux_pty(self._fd()))
+        self._yield_after_write: PtyYield
+        self._adopt(_open_port(url, baud, self._READ_TIMEOUT_S))
         # The condition's plain lock is taken directly on the per-write path (a C call; a
         # Condition's own __enter__ is Python).
         self._mutex = threading.Lock()
@@ -303,6 +304,13 @@ class PortTransport:
     def port(self) -> Any:
         """The pyserial object in use (it changes when the line is reopened)."""
         return self._port
+
+    def _adopt(self, port: Any) -> None:
+        """Make ``port`` the line, with what the write path derives from it."""
+        self._port = port
+        fd = self._fd()
+        self._write_fd = None if self._pace else fd
+        self._yield_after_write = PtyYield(_is_linux_pty(fd))
 
     def _fd(self) -> int | None:
         """The file descriptor to read and write directly: plain posix serial ports and
@@ -471,9 +479,7 @@ class PortTransport:
                     with contextlib.suppress(Exception):
                         port.close()
                     return False
-                self._port = port
-                self._write_fd = None if self._pace else self._fd()
-                self._yield_after_write = PtyYield(_is_linux_pty(self._fd()))
+                self._adopt(port)
                 self._line_ok = True
             self._scheduler.post_threadsafe(self._on_reopened)
             return True
@@ -1129,10 +1135,7 @@ class SerialBoard:
             self._pumping = True
             try:
                 for event in events:
-                    if type(event) is Frame:  # the usual event, without the dispatch
-                        self._on_frame(event)
-                    else:
-                        self._on_link_event(event)
+                    self._on_link_event(event)
             finally:
                 self._pumping = False
         if self._late_pump is None and not self._closed:
