@@ -24,6 +24,11 @@ A benchmark is a module ``benchmarks._NAME``, registered in
   (``events_per_s``, ``_ns``, ``_mb_s``); ratios are plain numbers named for what they
   divide (``ours_vs_simpy``).
 
+The runner adds ``"compiled_modules"``: the names of the modules that ran compiled
+(mypyc; an empty list when everything ran as Python), and says the same in a note: it
+changes every figure. It refuses to run (exit 2) while a compiled module is older than
+its source, since the figures would be the old code's.
+
 With ``--json`` the runner prints that dict, whole, as exactly one JSON object on stdout
 and nothing else there.
 

@@ -115,11 +115,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _LoadError as e:
         print(f"{_PROG}: {e}", file=sys.stderr)
         return 2
+    # Here, not at the top: it imports the emulator package, which `--list` needs not.
+    from emulator._compiled import compiled_modules, stale_message, stale_modules
+
+    stale = stale_modules()
+    if stale:
+        # Figures of code that is not the source would be reported as the source's.
+        print(f"{_PROG}: {stale_message(stale)}", file=sys.stderr)
+        return 2
     # Whatever the benchmark prints goes to stderr: stdout is kept for the result.
     with _scale_env(args.scale), contextlib.redirect_stdout(sys.stderr):
         result = run()
     if not isinstance(result, dict):
         raise TypeError(f"benchmark {args.name!r} returned {type(result).__name__}, not dict")
+    # What ran compiled changes every figure: each result says.
+    compiled = [module.name for module in compiled_modules()]
+    result["compiled_modules"] = compiled
+    result.setdefault("notes", []).append(
+        "compiled (mypyc): " + ", ".join(compiled) if compiled
+        else "pure Python: nothing compiled")
     if args.json:
         # allow_nan=False: NaN/Infinity are not JSON; a benchmark must not produce them.
         sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")

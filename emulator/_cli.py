@@ -18,6 +18,7 @@ from rich.console import Console
 
 from boards import BoardFileError, available_boards, load_board
 from emulator import _diagram, _plot, _serve
+from emulator._compiled import stale_message, stale_modules
 from emulator._port_run import add_port_option, run_on_port
 from emulator._run import Outcome, PrintRun
 from emulator._scenario import JobSpec, Scenario, ScenarioError, load_scenario
@@ -183,6 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from emulator._flash_client import flash_main
 
         return flash_main(arguments[1:])
+    stale = stale_modules()
+    if stale:
+        print(f"printer-emu: warning: {stale_message(stale)}", file=sys.stderr)
     parser = build_parser()
     try:
         args = parser.parse_args(arguments)

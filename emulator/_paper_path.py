@@ -237,9 +237,7 @@ class PaperPath:
         elapsed = now - self._since_ns
         self.motor_on = False
         for sheet in self.sheets:
-            if sheet.timer is not None:
-                self._scheduler.cancel(sheet.timer)
-                sheet.timer = None
+            self._disarm(sheet)
             if not sheet.halted:
                 sheet.travel_ns += elapsed
 
@@ -289,9 +287,7 @@ class PaperPath:
             return sheets
         for sheet in sheets:
             sheet.in_path = False
-            if sheet.timer is not None:
-                self._scheduler.cancel(sheet.timer)
-                sheet.timer = None
+            self._disarm(sheet)
         self.removed += len(sheets)
         if self.observer is not None:
             self.observer("removed", self.removed)
@@ -313,9 +309,10 @@ class PaperPath:
         state is read afresh after each landmark.
         """
         scheduler = self._scheduler
-        if sheet.timer is not None:
-            scheduler.cancel(sheet.timer)
-            sheet.timer = None
+        # Through a method, not inline: the loop below reads ``sheet.timer`` again after
+        # owner callbacks that may re-arm it, and an inline ``= None`` here would let the
+        # type checker (and mypyc, which trusts it) take it for ``None`` there.
+        self._disarm(sheet)
         marks = self._marks
         n_marks = len(marks)
         reach = self._reach
@@ -401,9 +398,7 @@ class PaperPath:
         """``sheet`` stops for good; the sheet behind it stops where they touch."""
         sheet.travel_ns = self.travel_of(sheet)
         sheet.halted = True
-        if sheet.timer is not None:
-            self._scheduler.cancel(sheet.timer)
-            sheet.timer = None
+        self._disarm(sheet)
         sheets = self.sheets
         i = sheets.index(sheet) + 1
         if i < len(sheets):
@@ -413,6 +408,12 @@ class PaperPath:
                 follower.limit_ns = limit
                 if self.motor_on and not follower.halted:
                     self._advance(follower)
+
+    def _disarm(self, sheet: Sheet) -> None:
+        """Cancel ``sheet``'s timer (its next landmark), if it has one."""
+        if sheet.timer is not None:
+            self._scheduler.cancel(sheet.timer)
+            sheet.timer = None
 
     def _set_feed(self, covered: bool) -> None:
         self.feed_covered = covered

@@ -25,18 +25,17 @@ from hal._board import (
     ResetHandler,
     WindowCrossing,
 )
+from hal._clock import Clock, VirtualClock, WallClock
 from hal._faults import Button, FaultInjector, JamPoint
 from hal._io import IoError, IoEvent, IoHandle, IoState
-from hal._irq import InterruptController, IrqEvent, IrqLineSpec, Isr, UnknownIrqLine
+from hal._irq import InterruptController, IrqLineSpec
+from hal._irq_event import IrqEvent, Isr, UnknownIrqLine
 from hal._scheduler import (
     PRIORITY_IRQ,
     PRIORITY_LATE,
     PRIORITY_NORMAL,
-    Clock,
     Scheduler,
     Timer,
-    VirtualClock,
-    WallClock,
     timer_cancelled,
     timer_when_ns,
 )

@@ -23,11 +23,11 @@ Contract
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
+from hal._irq_event import IrqEvent, IrqListener, Isr, UnknownIrqLine
 from hal._scheduler import PRIORITY_IRQ, Scheduler
 
 
@@ -40,26 +40,7 @@ class IrqLineSpec:
     priority: int
 
 
-class IrqEvent(NamedTuple):
-    """One raise of a line: what an ISR receives. ``value`` is what the board attached:
-    an edge's new level, a comparator crossing, ...
-
-    Immutable; a named tuple rather than a frozen dataclass because one is made per
-    interrupt and a frozen dataclass costs twice as much to build.
-    """
-
-    line: int
-    name: str
-    t_ns: int
-    value: object = None
-
-
 _new_event = tuple.__new__
-
-Isr = Callable[[IrqEvent], None]
-IrqListener = Callable[[str, IrqEvent], None]
-"""Called with ``("raise", event)`` when a line is raised and ``("isr", event)`` just
-before its ISR runs (``("spurious", event)`` when none is attached)."""
 
 
 @dataclass(slots=True)
@@ -69,10 +50,6 @@ class _Line:
     enabled: bool = True
     pending: deque[IrqEvent] = field(default_factory=deque)
     delivered: int = 0
-
-
-class UnknownIrqLine(KeyError):
-    """A line number or name the board file does not declare (a firmware bug)."""
 
 
 class InterruptController:

@@ -1,7 +1,7 @@
 """A wall clock that is also an event loop: timers, posted work and readable file
 descriptors, all on the scheduler's one thread.
 
-:class:`SelectorClock` is a :class:`~hal._scheduler.WallClock` whose waits are one
+:class:`SelectorClock` is a :class:`~hal._clock.WallClock` whose waits are one
 ``select(2)`` on the file descriptors it watches plus a wake-up descriptor. A descriptor
 that becomes readable has its handler run on the scheduler's thread, in the scheduler's
 own entry queue (the same bounded passes as :meth:`Scheduler.post_threadsafe`), so the
@@ -24,7 +24,7 @@ Contract
   (a write to an ``eventfd``, or a pipe where there is none); posted work and readable
   descriptors run in the order the wait saw them, both before due timers, in bounded
   passes.
-* Time is :class:`~hal._scheduler.WallClock`'s: ``time.monotonic_ns()`` from the moment
+* Time is :class:`~hal._clock.WallClock`'s: ``time.monotonic_ns()`` from the moment
   the clock was made; waits use ``select(2)``, whose timeout has microsecond resolution
   (``epoll_wait`` rounds to milliseconds, too coarse for the device's timers).
   Descriptors must be below ``FD_SETSIZE`` (1024), as ``select(2)`` requires.
@@ -42,7 +42,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Final
 
-from hal._scheduler import Scheduler, WallClock, _Wakeup
+from hal._clock import WallClock, _Wakeup
+from hal._scheduler import Scheduler
 
 BUSY_POLL_NS: Final = 200_000
 """While due timers keep the scheduler from waiting, the descriptors are still looked at
@@ -54,7 +55,7 @@ _DRAIN_BYTES: Final = 4096
 
 
 class _FdWakeup(_Wakeup):
-    """:class:`~hal._scheduler._Wakeup`'s interface on a file descriptor that
+    """:class:`~hal._clock._Wakeup`'s interface on a file descriptor that
     ``select(2)`` can wait on beside others: ``set`` makes :attr:`fd` readable, the wait
     sees it, ``clear`` drains it.
 

@@ -103,12 +103,13 @@ from hal._board import (
     ResetHandler,
     WindowCrossing,
 )
+from hal._clock import WallClock
 from hal._faults import Button, FaultInjector, JamPoint
 from hal._io import IoError, IoEvent, IoHandle
 from hal._irq import InterruptController, IrqLineSpec
 from hal._link import HandshakeFailed, LinkEndpoint, LinkEstablished, LinkLost, LinkState
 from hal._pty_yield import PtyYield
-from hal._scheduler import PRIORITY_LATE, Scheduler, Timer, WallClock, timer_when_ns
+from hal._scheduler import PRIORITY_LATE, Scheduler, Timer, timer_when_ns
 from hal._wire import (
     CorruptFrame,
     ErrorReply,

@@ -26,6 +26,15 @@ S = 1_000_000_000
 MS = 1_000_000
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # A compiled module older than its source would be tested instead of the source.
+    from emulator._compiled import stale_message, stale_modules
+
+    stale = stale_modules()
+    if stale:
+        pytest.exit(stale_message(stale), returncode=2)
+
+
 def travel_ns(config: BoardConfig, distance_mm: float) -> int:
     """Motor time a sheet takes to move ``distance_mm`` (the paper path's formula)."""
     return round(distance_mm / config.engine.paper_speed_mm_s * 1e9)

@@ -17,6 +17,7 @@ import pytest
 import benchmarks
 from benchmarks import SCALE_ENV, print_result
 from benchmarks.__main__ import BENCHMARKS, main
+from emulator._compiled import compiled_modules
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = "0.0005"
@@ -150,10 +151,15 @@ def test_in_process_json_run_keeps_stdout_clean_and_restores_the_scale(
     monkeypatch.setitem(BENCHMARKS, "noisy", "fake_noisy_benchmark")
     assert main(["noisy", "--json", "--scale", "0.25"]) == 0
     out, err = capsys.readouterr()
+    compiled = [module.name for module in compiled_modules()]
     assert json.loads(out) == {
         "name": "noisy",
         "scale": 0.25,
         "table": {"title": "t", "columns": ["a"], "rows": [[1]]},
+        # Added by the runner: what ran compiled, in the figures and under the table.
+        "compiled_modules": compiled,
+        "notes": ["compiled (mypyc): " + ", ".join(compiled) if compiled
+                  else "pure Python: nothing compiled"],
     }
     assert "progress chatter" in err
     assert SCALE_ENV not in os.environ
