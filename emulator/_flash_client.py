@@ -58,6 +58,7 @@ import serial
 from intelhex import HexReaderError, IntelHex
 from smp import error as smperr
 from smp import image_management as smpimg
+from smp.exceptions import SMPException
 from smpclient import SMPClient
 from smpclient.exceptions import SMPBadSequence, SMPUploadError, SMPValidationException
 from smpclient.generics import error, error_v1, error_v2, success
@@ -224,6 +225,12 @@ class _Session:
             raise FlashCommandError(f"no device: cannot open {self.port}") from None
         except (serial.SerialException, OSError) as exc:
             raise FlashCommandError(f"no device: cannot open {self.port}: {exc}") from None
+        except SMPException as exc:
+            # Bytes that are no SMP frame: a device mid-reset, or no SMP device at all.
+            # A user message, so the wait after a reset asks again.
+            with suppress(serial.SerialException, OSError):
+                await self.client.disconnect()
+            raise FlashCommandError(f"garbled answer from {self.port}: {exc}") from None
         self._open = True
 
     async def close(self) -> None:
@@ -246,6 +253,8 @@ class _Session:
             raise FlashCommandError(f"lost the connection to {self.port} during {what}") from None
         except (SMPBadSequence, SMPValidationException) as exc:
             raise FlashCommandError(f"unexpected reply from {self.port} to {what}: {exc}") from None
+        except SMPException as exc:
+            raise FlashCommandError(f"garbled answer from {self.port} to {what}: {exc}") from None
         if error(response):
             raise FlashCommandError(f"{what} refused: {describe_smp_error(response)}")
         return response

@@ -253,6 +253,35 @@ def test_refusals_are_one_line_and_exit_2(
     assert pty_device.running() == ("1.0.0", True)
 
 
+def test_a_port_that_answers_garbage_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Whatever is asked, the far end answers with an SMP continuation frame: what a host
+    # reads when it comes in mid-frame (a device going down for a reset does that).
+    master, slave = os.openpty()
+    stop = threading.Event()
+
+    def answer_garbage() -> None:
+        while not stop.is_set():
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    os.read(master, 4096)
+                    os.write(master, b"\x04\x14AAAA\n")
+                except OSError:
+                    return
+
+    answerer = threading.Thread(target=answer_garbage, daemon=True)
+    answerer.start()
+    try:
+        assert flash("--port", os.ttyname(slave), "--list", "--timeout", "2") == 2
+    finally:
+        stop.set()
+        answerer.join(timeout=5)
+        os.close(master)
+        os.close(slave)
+    assert "garbled answer" in one_error_line(capsys)
+
+
 def test_usage_errors_exit_2_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     assert flash("--list") == 2  # no --port
     assert flash("--port", "/dev/null") == 2  # nothing to do
