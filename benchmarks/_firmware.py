@@ -19,6 +19,10 @@ board or booting. Figures:
 
 Targets (from the issue): >= 2,000 pages per wall second; within 3x of the floor.
 Each measurement is the best of :data:`REPEATS`, the two interleaved.
+
+Which of the platform's modules ran compiled changes "ours" (never the floor: the
+firmware and ``transitions`` are interpreted either way); the runner's note under the
+table names them (README, "Compiled platform").
 """
 
 from __future__ import annotations
