@@ -22,9 +22,9 @@ ticking together, a burst of interrupts — cost one push and one pop for the lo
 * Another thread enters only through :meth:`Scheduler.post_threadsafe`. Posted
   callbacks are drained in bounded passes (the callbacks present when a pass starts;
   anything they post waits for the next pass) so a chatty thread cannot starve timers.
-* Two clocks: :class:`VirtualClock` (jump to the next event, optionally tied to wall
-  time by a ratio) and :class:`WallClock` (sleep until the next event or until another
-  thread posts one).
+* Two clocks (:mod:`hal._clock`): :class:`VirtualClock` (jump to the next event,
+  optionally tied to wall time by a ratio) and :class:`WallClock` (sleep until the next
+  event or until another thread posts one).
 
 Callbacks run on the thread that called ``run*``; they must not block. An exception in
 a callback propagates out of ``run*`` (it is a bug, not a printer fault); the scheduler
