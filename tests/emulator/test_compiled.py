@@ -14,7 +14,12 @@ from pathlib import Path
 import pytest
 
 from emulator import _cli
-from emulator._compiled import compiled_modules, stale_message, stale_modules
+from emulator._compiled import (
+    CompiledModule,
+    compiled_modules,
+    stale_message,
+    stale_modules,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
@@ -68,12 +73,18 @@ def test_a_tree_with_nothing_compiled_has_nothing_stale(tmp_path: Path) -> None:
     assert stale_modules(tmp_path, ("hal",)) == []
 
 
-def test_the_cli_warns_of_stale_modules_on_stderr_and_still_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def one_stale(tmp_path: Path) -> list[CompiledModule]:
+    """``hal/_irq.py`` edited after its build, in a tree of its own."""
     _module(tmp_path, "hal", "_irq", built_after_s=-5)
-    stale = stale_modules(tmp_path, ("hal",))
-    monkeypatch.setattr(_cli, "stale_modules", lambda: stale)
+    return stale_modules(tmp_path, ("hal",))
+
+
+def test_the_cli_warns_of_stale_modules_on_stderr_and_still_runs(
+    one_stale: list[CompiledModule], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(_cli, "stale_modules", lambda: one_stale)
 
     status = _cli.main(["boards"])
 
@@ -85,14 +96,13 @@ def test_the_cli_warns_of_stale_modules_on_stderr_and_still_runs(
 
 
 def test_the_benchmark_runner_refuses_stale_modules(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    one_stale: list[CompiledModule], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from benchmarks.__main__ import main
     from emulator import _compiled
 
-    _module(tmp_path, "hal", "_irq", built_after_s=-5)
-    stale = stale_modules(tmp_path, ("hal",))
-    monkeypatch.setattr(_compiled, "stale_modules", lambda: stale)
+    monkeypatch.setattr(_compiled, "stale_modules", lambda: one_stale)
 
     status = main(["scheduler", "--json"])
 
