@@ -5,8 +5,8 @@ lists them): the scheduler, the interrupt controller and the board's physics mod
 compiled module is an extension file beside its source (``_scheduler.py`` and
 ``_scheduler.cpython-311-x86_64-linux-gnu.so``), and Python imports the extension when
 both are there. So a source edited after the build is *not* what runs until the next
-build: :func:`stale_modules` finds those, and the CLI, the tests and the benchmarks
-refuse to pretend otherwise.
+build: :func:`stale_modules` finds those in a source checkout, and the CLI, the tests
+and the benchmarks refuse to pretend otherwise.
 
 Everything here reads the package directories; nothing is imported.
 """
@@ -55,7 +55,13 @@ def compiled_modules(root: Path = _ROOT, packages: tuple[str, ...] = PACKAGES
 
 def stale_modules(root: Path = _ROOT, packages: tuple[str, ...] = PACKAGES
                   ) -> list[CompiledModule]:
-    """The compiled modules whose source is newer than their extension."""
+    """The compiled modules whose source is newer than their extension, in a source
+    checkout (``setup.py`` beside the packages: where ``pip install -e .`` builds in
+    place and sources get edited). Never in an installed copy: an install writes every
+    file at once, in no set order, so there a source may be a little newer than its
+    extension without being any different."""
+    if not (root / "setup.py").is_file():
+        return []
     return [module for module in compiled_modules(root, packages) if module.stale]
 
 

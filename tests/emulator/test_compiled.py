@@ -27,7 +27,9 @@ SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 
 def _module(root: Path, package: str, stem: str, *, built_after_s: float) -> None:
     """``package/stem.py`` and its extension, built ``built_after_s`` after the source
-    was last written (negative: the source was edited after the build)."""
+    was last written (negative: the source was edited after the build), in a source
+    checkout (a ``setup.py`` at ``root``)."""
+    (root / "setup.py").touch()
     directory = root / package
     directory.mkdir(exist_ok=True)
     source = directory / f"{stem}.py"
@@ -64,6 +66,16 @@ def test_a_source_edited_after_the_build_is_stale_and_named(tmp_path: Path) -> N
     assert "_scheduler" not in message
     assert "pip install -e ." in message
     assert "\n" not in message
+
+
+def test_an_installed_copy_is_never_stale(tmp_path: Path) -> None:
+    # pip writes a wheel's files in no set order: a source a moment newer than its
+    # extension is the same code.
+    _module(tmp_path, "hal", "_irq", built_after_s=-0.001)
+    (tmp_path / "setup.py").unlink()  # site-packages: no setup.py beside the packages
+
+    assert [module.name for module in compiled_modules(tmp_path, ("hal",))] == ["hal._irq"]
+    assert stale_modules(tmp_path, ("hal",)) == []
 
 
 def test_a_tree_with_nothing_compiled_has_nothing_stale(tmp_path: Path) -> None:
