@@ -133,7 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result["compiled_modules"] = compiled
     result.setdefault("notes", []).append(
         "compiled (mypyc): " + ", ".join(compiled) if compiled
-        else "pure Python: nothing compiled")
+        else "pure Python: nothing compiled (in a checkout, `pip install -e .` compiles the "
+        "platform where a C compiler is: README, \"Compiled platform\")")
     if args.json:
         # allow_nan=False: NaN/Infinity are not JSON; a benchmark must not produce them.
         sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")

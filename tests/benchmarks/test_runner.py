@@ -159,7 +159,8 @@ def test_in_process_json_run_keeps_stdout_clean_and_restores_the_scale(
         # Added by the runner: what ran compiled, in the figures and under the table.
         "compiled_modules": compiled,
         "notes": ["compiled (mypyc): " + ", ".join(compiled) if compiled
-                  else "pure Python: nothing compiled"],
+                  else "pure Python: nothing compiled (in a checkout, `pip install -e .` "
+                  "compiles the platform where a C compiler is: README, \"Compiled platform\")"],
     }
     assert "progress chatter" in err
     assert SCALE_ENV not in os.environ
