@@ -41,7 +41,6 @@ from hal import (
 )
 
 _LINE = "fuser"
-_new_crossing = tuple.__new__
 
 
 class Fuser:
@@ -95,9 +94,7 @@ class Fuser:
 
     def set_heater(self, on: bool) -> None:
         if on != self.heater_on:
-            # self.heating before and after, read without the property: the heater is
-            # switched at every crossing of regulation.
-            was = self.heater_on and not self.heater_failed
+            was = self.heating
             self.heater_on = on
             self._heating_changed(was)
 
@@ -114,11 +111,11 @@ class Fuser:
         self._rebase(self.temp_c() - self._draw_c)
 
     def _heating_changed(self, was_heating: bool) -> None:
-        heating = self.heater_on and not self.heater_failed
+        heating = self.heating
         if heating == was_heating:
             return
         # The temperature now is on the old curve: read it before the target moves.
-        temp_now_c = self._temp_at(self._scheduler.now_ns)
+        temp_now_c = self.temp_c()
         self._target_c = self._max_c if heating else self._ambient_c
         if self.observer is not None:
             self.observer("heating", heating)
@@ -163,10 +160,7 @@ class Fuser:
             self._crossing_timer = None
 
     def _solve_crossing(self) -> None:
-        # _cancel_crossing, inlined: this runs at every change of the curve.
-        if self._crossing_timer is not None:
-            self._scheduler.cancel(self._crossing_timer)
-            self._crossing_timer = None
+        self._cancel_crossing()
         window = self._window
         if window is None:
             return
@@ -207,6 +201,4 @@ class Fuser:
 
     def _fire(self, reading_c: float, crossing: Crossing) -> None:
         self._window = None
-        # WindowCrossing(...) without the named tuple's Python __new__: the same tuple.
-        self._irq.raise_line(
-            _LINE, _new_crossing(WindowCrossing, (AnalogChannel.FUSER_C, reading_c, crossing)))
+        self._irq.raise_line(_LINE, WindowCrossing(AnalogChannel.FUSER_C, reading_c, crossing))
