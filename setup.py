@@ -24,6 +24,7 @@ _COMPILED = [
     "emulator/_watchdog.py",
     "emulator/_toner.py",
     "emulator/_tray.py",
+    "firmware/_kernel.py",
 ]
 
 

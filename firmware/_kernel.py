@@ -28,10 +28,11 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
-from transitions import Machine
+from mypy_extensions import mypyc_attr
 
+from firmware._machine import BoundMachine, bind_callbacks
 from firmware._status import StatusEvent
 from hal import Board, Scheduler, Timer
 
@@ -44,6 +45,9 @@ logging.getLogger("transitions").setLevel(logging.ERROR)
 StatusListener = Callable[[StatusEvent], None]
 
 
+# Compiled where the platform is (setup.py); the printer's active objects subclass it
+# and stay interpreted.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class ActiveObject:
     """One concern of the printer: a flat state machine with its own event queue.
 
@@ -52,11 +56,13 @@ class ActiveObject:
     ``self.state`` is the machine's state; event data arrives as keyword arguments.
     """
 
-    NAME: str = "ao"
-    STATES: Sequence[str] = ()
-    TRANSITIONS: Sequence[dict[str, Any]] = ()
-    INITIAL: str = ""
-    PRIORITY: int = 0
+    # Class attributes, which subclasses override (ClassVar: compiled, a plain
+    # annotation would make them per-instance slots that no subclass's value reaches).
+    NAME: ClassVar[str] = "ao"
+    STATES: ClassVar[Sequence[str]] = ()
+    TRANSITIONS: ClassVar[Sequence[dict[str, Any]]] = ()
+    INITIAL: ClassVar[str] = ""
+    PRIORITY: ClassVar[int] = 0
 
     state: str
 
@@ -75,7 +81,7 @@ class ActiveObject:
         self._published_state = self.INITIAL
         self.hung = False
         """Set by fault injection: the object stops taking events (a hung task)."""
-        self.machine = _Machine(
+        self.machine = BoundMachine(
             model=self,
             states=list(self.STATES),
             transitions=list(self.TRANSITIONS),
@@ -88,7 +94,7 @@ class ActiveObject:
         # changes, not the internal transitions that make up most triggers.
         for machine_state in self.machine.states.values():
             machine_state.add_callback("enter", self._published_state_change)
-        _bind_callbacks(self)
+        bind_callbacks(self)
 
     def post(self, event: str, **data: Any) -> None:
         """Queue ``event`` for this object (from an ISR, another object, or itself)."""
@@ -116,48 +122,6 @@ class ActiveObject:
         if self.state != self._published_state:
             self._published_state = self.state
             self.kernel.publish("state", source=self.NAME, state=self.state)
-
-
-class _Machine(Machine):
-    """``transitions.Machine`` with its callbacks called directly.
-
-    The stock :meth:`Machine.callbacks` resolves each callback by name and logs each
-    call at INFO, per trigger. The kernel binds every callback of an active object to
-    the object once (:func:`_bind_callbacks`), so here a bound callable is simply
-    called, with the event's arguments as the stock ``send_event=False`` path passes
-    them; anything else (a name added later) takes the stock path. What runs, and in
-    which order, is unchanged.
-    """
-
-    def callbacks(self, funcs: Any, event_data: Any) -> None:
-        for func in funcs:
-            if isinstance(func, str):
-                self.callback(func, event_data)
-            else:
-                func(*event_data.args, **event_data.kwargs)
-
-
-def _bind_callbacks(ao: ActiveObject) -> None:
-    """Resolve the callbacks and conditions the machine holds by name to the object's
-    bound methods, once, instead of at every trigger (``transitions`` looks a name up on
-    the model each time it runs it). What runs, and in which order, is unchanged."""
-
-    def bound(names: list[Any]) -> list[Any]:
-        return [getattr(ao, n) if isinstance(n, str) else n for n in names]
-
-    machine = ao.machine
-    for event in machine.events.values():
-        for transitions in event.transitions.values():
-            for t in transitions:
-                t.prepare[:] = bound(t.prepare)
-                t.before[:] = bound(t.before)
-                t.after[:] = bound(t.after)
-                for condition in t.conditions:
-                    if isinstance(condition.func, str):
-                        condition.func = getattr(ao, condition.func)
-    for state in machine.states.values():
-        state.on_enter[:] = bound(state.on_enter)
-        state.on_exit[:] = bound(state.on_exit)
 
 
 class Kernel:
