@@ -19,11 +19,11 @@ from setuptools import setup
 _COMPILED = [
     "hal/_scheduler.py",
     "hal/_irq.py",
-    "emulator/_paper_path.py",
-    "emulator/_fuser.py",
-    "emulator/_watchdog.py",
-    "emulator/_toner.py",
-    "emulator/_tray.py",
+    "emulator/physics/_paper_path.py",
+    "emulator/physics/_fuser.py",
+    "emulator/physics/_watchdog.py",
+    "emulator/physics/_toner.py",
+    "emulator/physics/_tray.py",
     "firmware/_kernel.py",
 ]
 

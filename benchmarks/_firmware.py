@@ -57,7 +57,7 @@ def _board_file(directory: Path, sheets: int) -> Path:
 def print_job(board_path: Path, pages: int) -> dict[str, Any]:
     """One timed run: ``pages`` pages from power-on until the job is done."""
     from boards import load_board
-    from emulator._board import EmulatedBoard
+    from emulator.board import EmulatedBoard
     from firmware import Printer, StatusEvent
     from hal import Scheduler
 

@@ -41,8 +41,8 @@ from smpclient import SMPClient
 from smpclient.transport.serial import SMPSerialTransport
 
 from benchmarks import scale
-from emulator._flash_device import FlashDevice, open_pty
-from emulator._mcuboot import BootPolicy
+from emulator.flash._device import FlashDevice, open_pty
+from emulator.flash._mcuboot import BootPolicy
 
 LINE_RATE_BYTES_PER_S: Final = 115200 / 10  # 8N1: ten bits on the wire per byte
 TARGET_SHARE: Final = 0.60

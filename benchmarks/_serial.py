@@ -60,7 +60,7 @@ from typing import Any, Final
 import serial
 
 from benchmarks import scale as workload_scale
-from emulator._serve_process import ServeProcess
+from emulator.device._serve_process import ServeProcess
 
 REPEATS: Final = 3
 ROUND_TRIPS: Final = 2000
@@ -275,8 +275,8 @@ def _idle_pty_hops(count: int) -> list[int]:
 def _print_job(board: Any, pages: int, what: str, max_run_ns: int | None = None) -> Any:
     """Print ``pages`` pages at 5% on ``board`` from seed 0; the finished ``PrintRun``.
     Raises :class:`RuntimeError` naming ``what`` unless the job completed."""
-    from emulator._run import Outcome, PrintRun
-    from emulator._scenario import JobSpec
+    from emulator.run._print_run import Outcome, PrintRun
+    from emulator.run._scenario import JobSpec
 
     run = PrintRun(board, seed=0)
     run.add_job(JobSpec(pages=pages, coverage_pct=5.0))
@@ -292,7 +292,7 @@ def _job_events(pages: int) -> tuple[list[int], int]:
     job over ``serve --pty``, and the device clock's error (ns)."""
     from boards import load_board
     from hal import ANALOG_IRQ_LINE, AnalogChannel
-    from hal._serial_board import SerialBoard
+    from hal.serial._board import SerialBoard
 
     sent: dict[str, deque[int]] = {}
     latencies: list[int] = []
@@ -363,7 +363,7 @@ def _ppm(page_times_s: list[float]) -> tuple[float, float]:
 
 def _job_in_process(pages: int) -> list[float]:
     from boards import load_board
-    from emulator._board import EmulatedBoard
+    from emulator.board import EmulatedBoard
     from hal import Scheduler
 
     board = EmulatedBoard(load_board(BOARD), Scheduler(), seed=0)
@@ -373,7 +373,7 @@ def _job_in_process(pages: int) -> list[float]:
 
 def _job_on_line(pages: int, baud: int) -> tuple[list[float], dict[str, Any]]:
     from boards import load_board
-    from hal._serial_board import SerialBoard
+    from hal.serial._board import SerialBoard
 
     with _device("--baud", str(baud)) as device, \
             SerialBoard(device.url, load_board(BOARD), baud=baud, pace=True) as board:
@@ -392,7 +392,7 @@ def _job_on_line(pages: int, baud: int) -> tuple[list[float], dict[str, Any]]:
 
 def _latencies(count: int, presses: int) -> dict[str, Any]:
     from boards import load_board
-    from hal._serial_board import SerialBoard
+    from hal.serial._board import SerialBoard
 
     with _EchoServer() as echo, _device() as device, \
             serial.serial_for_url(echo.address, timeout=1.0) as port, \

@@ -3,10 +3,10 @@
 the ``printer-emu`` CLI.
 """
 
-from emulator._board import Delivery, EmulatedBoard, Probe
-from emulator._harness import PrinterHarness, PrinterTimeout
-from emulator._run import Outcome, PrintRun
-from emulator._scenario import Scenario, ScenarioError, load_scenario
+from emulator.board import Delivery, EmulatedBoard, Probe
+from emulator.run._harness import PrinterHarness, PrinterTimeout
+from emulator.run._print_run import Outcome, PrintRun
+from emulator.run._scenario import Scenario, ScenarioError, load_scenario
 
 __all__ = [
     "Delivery",

@@ -1,3 +1,3 @@
-from emulator._cli import main
+from emulator.cli._main import main
 
 raise SystemExit(main())

@@ -37,8 +37,8 @@ from typing import IO, Any
 import pytest
 
 from boards import BoardConfig, load_board
-from emulator._harness import PrinterHarness
-from emulator._trace import TraceRecorder
+from emulator.run._harness import PrinterHarness
+from emulator.trace._recorder import TraceRecorder
 from hal import Board, FaultInjector, Scheduler
 
 _DEFAULT_BOARD = "devkit"
@@ -93,7 +93,7 @@ def printer_device_url(request: pytest.FixtureRequest,
     if port and serve:
         raise pytest.UsageError("give --printer-port or --printer-serve, not both")
     if serve:
-        from emulator._serve_process import ServeProcess
+        from emulator.device._serve_process import ServeProcess
 
         # A flash of its own in the session's temp dir: a test session leaves nothing
         # in the user's state directory, and xdist workers never share one.
@@ -140,13 +140,13 @@ def printer_board(request: pytest.FixtureRequest, printer_board_config: BoardCon
     """A board to test on: the emulated board in virtual time, or the serial device
     (locked for this test, connected afresh, closed afterwards)."""
     if printer_device_url is None:
-        from emulator._board import EmulatedBoard
+        from emulator.board import EmulatedBoard
 
         seed = request.config.getoption("--printer-seed")
         yield EmulatedBoard(printer_board_config, Scheduler(), seed=seed)
         return
-    from hal._serial_board import SerialBoard
-    from hal._wire_errors import PrinterLinkError
+    from hal.serial._board import SerialBoard
+    from hal.serial._errors import PrinterLinkError
 
     with _port_lock(printer_device_url):
         problem = ""

@@ -81,15 +81,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    # SerialBoard pulls in pyserial and the wire protocol: loaded when first asked for.
-    if name in ("SerialBoard", "PortUnavailable", "NoDeviceAnswer", "BoardMismatch"):
-        from hal import _serial_board
-
-        return getattr(_serial_board, name)
-    raise AttributeError(f"module 'hal' has no attribute {name!r}")
-
-
 def irq_lines_of(config: BoardConfig) -> list[IrqLineSpec]:
     """The interrupt lines a board file declares, ready for an InterruptController."""
     return [IrqLineSpec(c.line, name, c.priority) for name, c in config.irq.items()]

@@ -8,7 +8,7 @@ own entry queue (the same bounded passes as :meth:`Scheduler.post_threadsafe`), 
 code that reads a port and the code that answers what it read run on one thread with no
 hand-off between them: the shape of a microcontroller's superloop, or of asyncio. The
 virtual serial device (``printer-emu serve``) runs on it; a host's
-:class:`~hal._serial_board.SerialBoard` keeps its reader thread and a plain wall clock.
+:class:`~hal.serial._board.SerialBoard` keeps its reader thread and a plain wall clock.
 
 Contract
 --------

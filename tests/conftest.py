@@ -2,7 +2,7 @@
 own numbers (paper-path travel, deadlines) that tests compute expected instants from.
 
 Every instant a test expects is derived from the board file through the formulas of the
-contracts (``emulator/_paper_path.py``: an edge reaches ``x`` mm after
+contracts (``emulator/physics/_paper_path.py``: an edge reaches ``x`` mm after
 ``round(x / speed * 1e9)`` ns of motor time; ``firmware/_engine.py``: a deadline is the
 expected travel plus ``max(edge_margin_min_ms, edge_margin_pct of it)``).
 """
@@ -19,7 +19,7 @@ import pytest
 from boards import BoardConfig, load_board
 
 if TYPE_CHECKING:
-    from emulator._board import EmulatedBoard
+    from emulator.board import EmulatedBoard
     from firmware import StatusEvent
 
 S = 1_000_000_000
@@ -99,7 +99,7 @@ class Rig:
                  before_boot: Callable[[EmulatedBoard], object] | None = None) -> None:
         """``before_boot(board)`` sets the world up before the firmware first runs."""
         # Imported here: the hal and boards suites share this conftest and need neither.
-        from emulator._board import EmulatedBoard
+        from emulator.board import EmulatedBoard
         from firmware import Printer
         from hal import Scheduler
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emulator._diagram import BEGIN_MARKER, END_MARKER, readme_section, render_readme_section
+from emulator.cli._diagram import BEGIN_MARKER, END_MARKER, readme_section, render_readme_section
 
 ROOT = Path(__file__).resolve().parents[1]
 _FIX = ("regenerate with `printer-emu diagram --markdown -o docs/diagrams.md` and paste that "

@@ -136,11 +136,24 @@ def test_shipped_boards_are_package_resources_found_from_anywhere(
         assert Path(config.source).parent == Path(str(package))
 
 
-def test_packaging_ships_every_board_file() -> None:
-    # What `pip install .` puts in a wheel: the boards package and its package data.
-    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    setuptools_cfg = pyproject["tool"]["setuptools"]
-    assert "boards" in setuptools_cfg["packages"]
+def test_packaging_ships_every_board_file_and_every_subpackage() -> None:
+    # What `pip install .` puts in a wheel: every package of ours found by the include
+    # patterns (subpackages too), not the checkout's benchmarks, and the board files.
+    from setuptools import find_packages
+
+    setuptools_cfg = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))[
+        "tool"
+    ]["setuptools"]
+    shipped = set(
+        find_packages(str(REPO), include=setuptools_cfg["packages"]["find"]["include"])
+    )
+    ours = {
+        ".".join(init.parent.relative_to(REPO).parts)
+        for top in ("hal", "firmware", "emulator", "boards")
+        for init in (REPO / top).rglob("__init__.py")
+    }
+    assert ours <= shipped
+    assert "benchmarks" not in shipped
     patterns = setuptools_cfg["package-data"]["boards"]
     for path in (REPO / "boards").glob("*.toml"):
         assert any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns), path.name

@@ -1,8 +1,8 @@
 """Fixtures of the Board conformance suite: one ``bench`` per kind of board.
 
-* ``emulated`` — :class:`emulator._board.EmulatedBoard` in virtual time;
-* ``serial-virtual`` — :class:`hal._serial_board.SerialBoard` to the virtual device
-  (``emulator._device.VirtualDevice``) in the same process and virtual time, over an
+* ``emulated`` — :class:`emulator.board.EmulatedBoard` in virtual time;
+* ``serial-virtual`` — :class:`hal.serial._board.SerialBoard` to the virtual device
+  (``emulator.device._virtual_device.VirtualDevice``) in the same process and virtual time, over an
   in-memory line: the serial board's logic, deterministic;
 * ``serial-pty`` — ``SerialBoard`` to a real ``printer-emu serve --pty --board devkit``
   subprocess, in wall time: the whole stack, threads and a kernel pty included.
@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from boards import BoardConfig, load_board
-from emulator._serve_process import ServeProcess
+from emulator.device._serve_process import ServeProcess
 from hal import Board, FaultInjector, IrqEvent, Scheduler
 
 S = 1_000_000_000
@@ -106,15 +106,15 @@ class Bench:
 
 
 def _emulated(config: BoardConfig) -> Bench:
-    from emulator._board import EmulatedBoard
+    from emulator.board import EmulatedBoard
 
     return Bench("emulated", EmulatedBoard(config, Scheduler(), seed=0), [])
 
 
 def _serial_virtual(config: BoardConfig) -> Bench:
-    from emulator._board import EmulatedBoard
-    from emulator._device import VirtualDevice
-    from hal._serial_board import SerialBoard
+    from emulator.board import EmulatedBoard
+    from emulator.device._virtual_device import VirtualDevice
+    from hal.serial._board import SerialBoard
 
     scheduler = Scheduler()
     device = VirtualDevice(EmulatedBoard(config, scheduler, seed=0), rng=random.Random(0))
@@ -124,7 +124,7 @@ def _serial_virtual(config: BoardConfig) -> Bench:
 
 
 def _serial_pty(config: BoardConfig) -> Bench:
-    from hal._serial_board import SerialBoard
+    from hal.serial._board import SerialBoard
 
     served = ServeProcess(config.name)
     served.start()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator import _cli
+from emulator.cli import _main as _cli
 from emulator._compiled import (
     CompiledModule,
     compiled_modules,
@@ -49,7 +49,7 @@ def test_a_module_with_an_extension_beside_its_source_is_compiled(tmp_path: Path
 
     found = compiled_modules(tmp_path, ("hal", "emulator"))
 
-    assert [module.name for module in found] == ["emulator._fuser", "hal._scheduler"]
+    assert [module.name for module in found] == ["emulator.physics._fuser", "hal._scheduler"]
     assert not any(module.stale for module in found)
     assert stale_modules(tmp_path, ("hal", "emulator")) == []
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from boards import BoardConfig
-from emulator._board import EmulatedBoard
-from emulator._run import PrintRun
-from emulator._scenario import parse_scenario
+from emulator.board import EmulatedBoard
+from emulator.run._print_run import PrintRun
+from emulator.run._scenario import parse_scenario
 from hal import Scheduler
 
 _MACHINE_DEPENDENT = ("wall_time_s", "speedup")

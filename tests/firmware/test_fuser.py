@@ -9,7 +9,7 @@ from collections.abc import Callable
 from itertools import pairwise
 
 from boards import BoardConfig
-from emulator._board import EmulatedBoard
+from emulator.board import EmulatedBoard
 from hal import AnalogChannel, Output
 from tests.conftest import Rig, S, fuser_temp_c, warmup_ns
 

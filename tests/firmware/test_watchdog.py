@@ -11,7 +11,7 @@ from itertools import pairwise
 import pytest
 
 from boards import BoardConfig
-from emulator._board import EmulatedBoard
+from emulator.board import EmulatedBoard
 from tests.conftest import Rig, S, to_output_ns, warmup_ns
 
 

@@ -1,0 +1,192 @@
+"""State diagrams of the firmware's active objects, as Mermaid ``stateDiagram-v2`` text.
+
+The objects are the live ones: a :class:`firmware.Printer` is booted on the ``devkit``
+board and its kernel's objects are read, so a new active object appears here without
+anyone listing it. Each diagram is drawn by ``transitions``' own Mermaid backend
+(``GraphMachine(graph_engine="mermaid")``, no Graphviz needed) from a machine built of
+the object's ``STATES``, ``TRANSITIONS`` and ``INITIAL`` — the data the live machine was
+built from (checked against it: a machine changed at run time raises instead of being
+drawn wrong). Guards show in brackets (``!`` for ``unless``); ``[internal]`` marks a
+transition that runs its callbacks without leaving its state.
+
+Two fixes to the backend's text, both deterministic: the front matter is written as
+``title: NAME`` (0.9.3 writes the bare name, which is not a Mermaid title), and the
+styling lines (``classDef``/``Class``: the backend paints the model's *current* state)
+are left out, since a document shows the machine, not one moment of it.
+
+:func:`render_readme_section` is the README's block between ``<!-- diagrams:begin -->``
+and ``<!-- diagrams:end -->`` (markers included); ``printer-emu diagram --markdown``
+prints it and ``tests/test_readme_diagrams.py`` fails when the README's copy differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from firmware import ActiveObject
+
+__all__ = [
+    "BEGIN_MARKER",
+    "END_MARKER",
+    "diagrams",
+    "live_objects",
+    "mermaid",
+    "readme_section",
+    "register",
+    "render_readme_section",
+]
+
+BEGIN_MARKER: Final = "<!-- diagrams:begin -->"
+END_MARKER: Final = "<!-- diagrams:end -->"
+_BOARD: Final = "devkit"
+_STYLE_PREFIXES: Final = ("classDef ", "Class ", "class ")
+
+
+def live_objects() -> list[ActiveObject]:
+    """The firmware's active objects, live on a freshly booted printer, sorted by name."""
+    from boards import load_board
+    from emulator.board import EmulatedBoard
+    from firmware import Printer
+
+    printer = Printer(EmulatedBoard(load_board(_BOARD)))
+    return sorted(printer.firmware.kernel.objects, key=lambda ao: ao.NAME)
+
+
+def _live_triples(ao: ActiveObject) -> set[tuple[str, str, str | None]]:
+    """``(trigger, source, dest)`` of every transition of the live machine."""
+    triples: set[tuple[str, str, str | None]] = set()
+    for name, event in ao.machine.events.items():
+        for source, transitions in event.transitions.items():
+            for t in transitions:
+                triples.add((name, source, t.dest))
+    return triples
+
+
+def _declared_triples(cls: type[ActiveObject]) -> set[tuple[str, str, str | None]]:
+    triples: set[tuple[str, str, str | None]] = set()
+    for spec in cls.TRANSITIONS:
+        sources = spec["source"]
+        for source in [sources] if isinstance(sources, str) else sources:
+            triples.add((spec["trigger"], source, spec.get("dest")))
+    return triples
+
+
+def mermaid(ao: ActiveObject) -> str:
+    """The ``stateDiagram-v2`` text of one live active object."""
+    from transitions.extensions.diagrams import GraphMachine
+
+    cls = type(ao)
+    if list(ao.machine.states) != list(cls.STATES) or _live_triples(ao) != _declared_triples(cls):
+        raise RuntimeError(f"{ao.NAME}: the live machine differs from {cls.__name__}'s "
+                           "STATES/TRANSITIONS; draw it from those and it would lie")
+
+    class _Model:
+        pass
+
+    model: Any = _Model()
+    GraphMachine(model=model, states=list(cls.STATES), transitions=list(cls.TRANSITIONS),
+                 initial=cls.INITIAL, auto_transitions=False, graph_engine="mermaid",
+                 title=ao.NAME, show_conditions=True)
+    text: str = model.get_graph().draw(None)
+    lines = text.splitlines()
+    if lines[:1] == ["---"] and len(lines) > 2 and lines[2] == "---":
+        lines[1] = f"title: {ao.NAME}"
+    kept = [line.rstrip() for line in lines
+            if not line.strip().startswith(_STYLE_PREFIXES)]
+    # Drop the blank lines the styling left behind, keeping single separators.
+    out: list[str] = []
+    for line in kept:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def diagrams(names: Sequence[str] | None = None) -> dict[str, str]:
+    """``{object name: Mermaid text}``, sorted by name; ``names`` picks some (KeyError
+    for an unknown one)."""
+    objects = {ao.NAME: ao for ao in live_objects()}
+    chosen = sorted(objects) if not names else list(dict.fromkeys(names))
+    for name in chosen:
+        if name not in objects:
+            raise KeyError(name)
+    return {name: mermaid(objects[name]) for name in chosen}
+
+
+def render_readme_section() -> str:
+    """The README's diagram block, markers included, ending with a newline."""
+    objects = live_objects()
+    parts = [
+        BEGIN_MARKER,
+        "<!-- Generated by `printer-emu diagram --markdown` from the live machines; "
+        "tests/test_readme_diagrams.py fails when this block no longer matches the "
+        "code. -->",
+        "",
+        "State diagrams of the firmware's active objects (`printer-emu diagram`). Guards "
+        "are in brackets (`!` means *unless*); `[internal]` marks a transition that runs "
+        "its callbacks without leaving its state.",
+        "",
+    ]
+    for ao in objects:
+        cls = type(ao)
+        parts += [f"**{ao.NAME}** (`{cls.__module__}.{cls.__name__}`, priority "
+                  f"{cls.PRIORITY})", "", "```mermaid", mermaid(ao).rstrip(), "```", ""]
+    parts.append(END_MARKER)
+    return "\n".join(parts) + "\n"
+
+
+def readme_section(text: str) -> str | None:
+    """The block of ``text`` from the begin marker to the end marker (included, with a
+    final newline), or ``None`` when the markers are not both there in order."""
+    begin = text.find(BEGIN_MARKER)
+    end = text.find(END_MARKER, begin + 1) if begin >= 0 else -1
+    if begin < 0 or end < 0:
+        return None
+    return text[begin:end + len(END_MARKER)] + "\n"
+
+
+# -- the command line -----------------------------------------------------------------
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``printer-emu diagram``; its handler returns the exit status."""
+    p = subparsers.add_parser(
+        "diagram", help="print the state diagram of every active object (Mermaid)",
+        description="Print each active object's state diagram as Mermaid stateDiagram-v2 "
+                    "text, from the firmware's live machines.")
+    p.add_argument("--markdown", action="store_true",
+                   help="print the README block (markers included), as in docs/diagrams.md")
+    p.add_argument("--object", action="append", default=[], metavar="NAME",
+                   help="only this active object (repeatable)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE, not stdout")
+    p.set_defaults(handler=_cmd_diagram)
+
+
+def _cmd_diagram(args: argparse.Namespace) -> int:
+    if args.markdown and args.object:
+        return _error("diagram: --markdown shows every object; drop --object")
+    if args.markdown:
+        text = render_readme_section()
+    else:
+        try:
+            found = diagrams(args.object or None)
+        except KeyError as e:
+            known = ", ".join(ao.NAME for ao in live_objects())
+            return _error(f"diagram: no active object {e.args[0]!r} (known: {known})")
+        text = "\n".join(found.values())
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8", newline="\n")
+        except OSError as e:
+            return _error(f"diagram: cannot write {args.output}: {e.strerror}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _error(message: str) -> int:
+    print(f"printer-emu: error: {message}", file=sys.stderr)
+    return 2

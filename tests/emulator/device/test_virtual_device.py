@@ -1,0 +1,784 @@
+"""The virtual device core (emulator.device._virtual_device), driven in-process in virtual time.
+
+A host-role ``LinkEndpoint`` and the device share the board's scheduler (a virtual
+clock); the "line" between them is a pair of scheduler callbacks with a small latency,
+which a test can cut and restore. No threads, no ports: every run is deterministic.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from boards import load_board
+from emulator.board import EmulatedBoard
+from emulator.device._virtual_device import SAFE_OUTPUTS, LineDemux, VirtualDevice, link_timings
+from hal import Output, ResetCause, Scheduler, Timer, timer_when_ns
+from hal.serial._link import LinkEndpoint, LinkEstablished, LinkEvent, LinkLost, LinkState
+from hal.serial._wire import ErrorReply, Event, Frame, FrameType, Request, Response, Role, encode_frame
+from hal.serial._errors import ErrorCode, LinkDownReason
+
+MS = 1_000_000
+S = 1_000_000_000
+LATENCY_NS = 100_000  # one way, per write
+HOST_TIMINGS: dict[str, Any] = {
+    "window": 8,
+    "rto_ns": 60 * MS,
+    "heartbeat_ns": 200 * MS,
+    "dead_after_ns": 1 * S,
+    "ack_delay_ns": 2 * MS,
+}
+
+
+class Rig:
+    """A device and a host endpoint on one virtual-time scheduler, joined by a line."""
+
+    def __init__(self, *, sim: bool = True, seed: int = 1, flash: Any = None) -> None:
+        self.sched = Scheduler()
+        self.board = EmulatedBoard(load_board("lp-2000"), self.sched, seed=seed)
+        self.device = VirtualDevice(self.board, sim=sim, flash=flash, rng=random.Random(seed))
+        self.host = LinkEndpoint(Role.HOST, rng=random.Random(seed + 100), **HOST_TIMINGS)
+        self.line_up = True
+        self.host_events: list[LinkEvent] = []
+        self.device_wrote: list[bytes] = []
+        self.smp_replies: list[bytes] = []
+        self._host_timer: Timer | None = None
+        self._rid = 0
+        self.device.connection_made(self._device_writes)
+        self._pump_host()
+
+    # -- the line ----------------------------------------------------------------------
+
+    def _device_writes(self, data: bytes) -> None:
+        self.device_wrote.append(data)
+        if self.line_up:
+            self.sched.call_later(LATENCY_NS, lambda: self._host_reads(data))
+
+    def _host_reads(self, data: bytes) -> None:
+        if not self.line_up:
+            return
+        self.host.receive(data, self.sched.now_ns)
+        self._pump_host()
+
+    def _pump_host(self) -> None:
+        now = self.sched.now_ns
+        out = self.host.outgoing(now)
+        self.host_events.extend(self.host.events())
+        if out and self.line_up:
+            self.sched.call_later(LATENCY_NS, lambda: self._to_device(out))
+        deadline = self.host.next_deadline_ns()
+        timer = self._host_timer
+        if timer is not None and timer_when_ns(timer) <= deadline:
+            return
+        if timer is not None:
+            self.sched.cancel(timer)
+        self._host_timer = self.sched.call_at(deadline, self._host_timer_fired)
+
+    def _host_timer_fired(self) -> None:
+        self._host_timer = None
+        self._pump_host()
+
+    def _to_device(self, data: bytes) -> None:
+        if self.line_up:
+            self.device.receive(data)
+
+    def send_raw(self, data: bytes) -> None:
+        """Bytes from the host side that are not the host endpoint's (SMP, noise)."""
+        self.sched.call_later(LATENCY_NS, lambda: self._to_device(data))
+
+    # -- running -----------------------------------------------------------------------
+
+    def run_until(self, predicate: Callable[[], bool], timeout_ns: int = 5 * S) -> None:
+        assert self.sched.run_until(predicate, timeout_ns), "timed out"
+
+    def run_for(self, duration_ns: int) -> None:
+        self.sched.run_until(self.sched.now_ns + duration_ns)
+
+    def up(self) -> LinkEstablished:
+        self.run_until(lambda: self.host.state is LinkState.UP)
+        return [e for e in self.host_events if isinstance(e, LinkEstablished)][-1]
+
+    # -- requests and events -----------------------------------------------------------
+
+    def send(
+        self, cmd: str, args: dict[str, Any] | None = None, payload: bytes | None = None
+    ) -> int:
+        self._rid = self._rid % 0xFFFF + 1
+        body = Request(cmd, args or {}).to_payload() if payload is None else payload
+        self.host.send(FrameType.REQUEST, body, self._rid)
+        self._pump_host()
+        return self._rid
+
+    def answer(self, rid: int) -> Frame:
+        def answered() -> Frame | None:
+            for e in self.host_events:
+                if (
+                    isinstance(e, Frame)
+                    and e.request_id == rid
+                    and e.type in (FrameType.RESPONSE, FrameType.ERROR)
+                ):
+                    return e
+            return None
+
+        self.run_until(lambda: answered() is not None, 2 * S)
+        frame = answered()
+        assert frame is not None
+        return frame
+
+    def call(self, cmd: str, **args: Any) -> Any:
+        frame = self.answer(self.send(cmd, args))
+        if frame.type is FrameType.ERROR:
+            raise ErrorReply.from_payload(frame.payload).to_exception()
+        return Response.from_payload(frame.payload).result
+
+    def refused(self, cmd: str, args: dict[str, Any] | None = None) -> ErrorReply:
+        frame = self.answer(self.send(cmd, args))
+        assert frame.type is FrameType.ERROR, Response.from_payload(frame.payload)
+        return ErrorReply.from_payload(frame.payload)
+
+    def events(self, kind: str | None = None) -> list[tuple[Frame, Event]]:
+        out = []
+        for e in self.host_events:
+            if isinstance(e, Frame) and e.type is FrameType.EVENT:
+                event = Event.from_payload(e.payload)
+                if kind is None or event.kind == kind:
+                    out.append((e, event))
+        return out
+
+    def event_data(self, kind: str) -> list[dict[str, Any]]:
+        return [event.data for _, event in self.events(kind)]
+
+    def lost(self) -> list[LinkLost]:
+        return [e for e in self.host_events if isinstance(e, LinkLost)]
+
+
+@pytest.fixture
+def rig() -> Rig:
+    r = Rig()
+    r.up()
+    return r
+
+
+# -- handshake ----------------------------------------------------------------------------
+
+
+def test_hello_announces_the_board_and_sim() -> None:
+    r = Rig()
+    established = r.up()
+    hello = established.peer
+    assert hello.role is Role.DEVICE
+    assert hello.board == "lp-2000"
+    assert hello.device_id == "printer-emu-lp-2000"
+    assert "sim" in hello.capabilities
+    assert "smp" not in hello.capabilities
+    assert hello.boot_nonce == r.device.boot_nonce
+    timings = link_timings(r.board)
+    assert hello.window == timings["window"] == 8
+    assert hello.dead_after_ns == timings["dead_after_ns"] == 1 * S
+
+
+def test_first_session_starts_with_a_reset_event(rig: Rig) -> None:
+    rig.run_until(lambda: bool(rig.events("reset")))
+    frame, event = rig.events()[0]
+    assert event.kind == "reset"
+    assert event.data == {"cause": "power_on"}
+    assert frame.request_id == 0
+
+
+def test_baud_sizes_the_link_timers() -> None:
+    board = EmulatedBoard(load_board("lp-2000"), Scheduler())
+    slow = link_timings(board, 115200)
+    assert slow["rto_ns"] > 1 * S  # a window of 1 KiB frames takes 0.7 s each way
+    assert slow["dead_after_ns"] >= 3 * slow["rto_ns"]
+    assert slow["heartbeat_ns"] <= slow["dead_after_ns"] // 3
+
+
+# -- board commands -----------------------------------------------------------------------
+
+
+def test_board_snapshot(rig: Rig) -> None:
+    snap = rig.call("board.snapshot")
+    assert snap["inputs"] == {
+        "paper_present": True,
+        "feed_sensor": False,
+        "exit_sensor": False,
+        "cover_open": False,
+        "button_cancel": False,
+        "button_continue": False,
+    }
+    assert snap["analog"] == {"toner_pct": 100.0, "fuser_c": 25.0}
+    assert snap["outputs"] == dict.fromkeys(
+        ["heater", "motor", "laser", "led_ready", "led_attention", "led_toner"], False
+    )
+    assert snap["reset_cause"] == "power_on"
+    assert snap["display"] == ["", ""]
+    assert snap["imaging"] == []
+    assert 0 < snap["t_ns"] <= rig.sched.now_ns
+
+
+def test_output_set(rig: Rig) -> None:
+    assert rig.call("output.set", output="led_ready", on=True) is None
+    assert rig.board.output(Output.LED_READY)
+    rig.call("output.set", output="led_ready", on=False)
+    assert not rig.board.output(Output.LED_READY)
+    assert rig.refused("output.set", {"output": "toaster", "on": True}).code is (
+        ErrorCode.BAD_ARGUMENT
+    )
+    assert rig.refused("output.set", {"output": "heater", "on": 1}).code is ErrorCode.BAD_ARGUMENT
+    assert rig.refused("output.set", {"output": "heater"}).code is ErrorCode.BAD_ARGUMENT
+
+
+def test_analog_read(rig: Rig) -> None:
+    assert rig.call("analog.read", channel="fuser_c") == {"value": 25.0}
+    assert rig.call("analog.read", channel="toner_pct") == {"value": 100.0}
+    assert rig.refused("analog.read", {"channel": "volume"}).code is ErrorCode.BAD_ARGUMENT
+
+
+def test_display_show(rig: Rig) -> None:
+    rig.call("display.show", rows=["READY", "lp-2000"])
+    assert rig.board.display == ("READY", "lp-2000")
+    assert rig.refused("display.show", {"rows": ["one"]}).code is ErrorCode.BAD_ARGUMENT
+    assert rig.refused("display.show", {"rows": "x"}).code is ErrorCode.BAD_ARGUMENT
+
+
+def test_window_set_sends_a_window_event_on_crossing(rig: Rig) -> None:
+    rig.call("window.set", channel="toner_pct", low=50.0, high=100.0)
+    rig.call("sim.toner", pct=40.0)
+    rig.run_until(lambda: bool(rig.events("window")))
+    frame, event = rig.events("window")[0]
+    assert event.data == {"channel": "toner_pct", "reading": 40.0, "crossing": "below"}
+    assert frame.request_id == 0
+    # One-shot: no second event until armed again; armed outside, it fires at once.
+    rig.call("sim.toner", pct=30.0)
+    rig.run_for(10 * MS)
+    assert len(rig.events("window")) == 1
+    rig.call("window.set", channel="toner_pct", low=50, high=100)
+    rig.run_until(lambda: len(rig.events("window")) == 2)
+    assert rig.event_data("window")[1]["reading"] == 30.0
+
+
+def test_window_set_refuses_bad_windows(rig: Rig) -> None:
+    assert rig.refused("window.set", {"channel": "fuser_c", "low": 10, "high": 5}).code is (
+        ErrorCode.BAD_ARGUMENT
+    )
+    assert rig.refused("window.set", {"channel": "nope", "low": 1, "high": 5}).code is (
+        ErrorCode.BAD_ARGUMENT
+    )
+    assert rig.refused("window.set", {"channel": "fuser_c", "low": True, "high": 5}).code is (
+        ErrorCode.BAD_ARGUMENT
+    )
+
+
+def test_fuser_window_event(rig: Rig) -> None:
+    rig.call("window.set", channel="fuser_c", low=0.0, high=100.0)
+    rig.call("output.set", output="heater", on=True)
+    rig.run_until(lambda: bool(rig.events("window")), 10 * S)
+    data = rig.event_data("window")[0]
+    assert data["channel"] == "fuser_c"
+    assert data["crossing"] == "above"
+    assert data["reading"] >= 100.0
+
+
+def test_pickup_pulse_moves_a_sheet_past_the_feed_sensor(rig: Rig) -> None:
+    rig.call("output.set", output="motor", on=True)
+    rig.call("pickup.pulse")
+    rig.run_until(lambda: {"name": "feed_sensor", "level": True} in rig.event_data("input"))
+    assert rig.board.sheets_picked == 1
+    frame, event = next((f, e) for f, e in rig.events("input") if e.data["name"] == "feed_sensor")
+    assert frame.request_id == 0
+    assert event.t_ns <= rig.sched.now_ns
+
+
+def _start_printing(rig: Rig) -> None:
+    for output in ("motor", "laser"):
+        rig.call("output.set", output=output, on=True)
+
+
+def test_imaging_started_then_done(rig: Rig) -> None:
+    _start_printing(rig)
+    rid = rig.send("imaging.submit", {"handle": 7, "job": 1, "page": 1, "coverage_pct": 5.0})
+    assert rig.answer(rid).type is FrameType.RESPONSE
+    assert rig.call("board.snapshot")["imaging"] == [7]
+    rig.call("pickup.pulse")
+    rig.run_until(lambda: len(rig.events("imaging")) == 2, 10 * S)
+    (f1, started), (f2, done) = rig.events("imaging")
+    assert started.data == {"handle": 7, "state": "started"}
+    assert done.data == {"handle": 7, "state": "done"}
+    assert f1.request_id == f2.request_id == rid
+    assert started.t_ns < done.t_ns
+    assert rig.device.pending_handles == []
+    # The RESPONSE came before any event about the handle.
+    order = [e for e in rig.host_events if isinstance(e, Frame) and e.request_id == rid]
+    assert [f.type for f in order] == [FrameType.RESPONSE, FrameType.EVENT, FrameType.EVENT]
+
+
+def test_imaging_fails_with_the_laser_off(rig: Rig) -> None:
+    rig.call("output.set", output="motor", on=True)
+    rig.call("imaging.submit", handle=1, job=1, page=1, coverage_pct=5.0)
+    rig.call("pickup.pulse")
+    rig.run_until(lambda: bool(rig.events("imaging")), 10 * S)
+    data = rig.event_data("imaging")[0]
+    assert data["handle"] == 1
+    assert data["state"] == "failed"
+    assert "laser off" in data["error"]
+
+
+def test_imaging_cancel(rig: Rig) -> None:
+    rig.call("imaging.submit", handle=3, job=1, page=1, coverage_pct=5.0)
+    assert rig.refused(
+        "imaging.submit", {"handle": 3, "job": 1, "page": 2, "coverage_pct": 5.0}
+    ).code is (ErrorCode.BAD_ARGUMENT)
+    assert rig.call("imaging.cancel", handle=3) == {"cancelled": True}
+    assert rig.call("imaging.cancel", handle=3) == {"cancelled": False}
+    assert rig.call("imaging.cancel", handle=99) == {"cancelled": False}
+    rig.run_for(50 * MS)
+    assert rig.events("imaging") == []
+    assert rig.refused(
+        "imaging.submit", {"handle": 4, "job": 1, "page": 1, "coverage_pct": 101.0}
+    ).code is (ErrorCode.BAD_ARGUMENT)
+    assert rig.refused("imaging.submit", {"handle": -1, "job": 1, "page": 1, "coverage_pct": 1})
+
+
+def test_watchdog_kick_starts_the_watchdog(rig: Rig) -> None:
+    assert not rig.board.watchdog.counting
+    rig.call("watchdog.kick")
+    assert rig.board.watchdog.counting
+
+
+def test_unknown_and_malformed_requests(rig: Rig) -> None:
+    assert rig.refused("board.explode").code is ErrorCode.UNKNOWN_COMMAND
+    assert rig.refused("sim.earthquake").code is ErrorCode.UNKNOWN_COMMAND
+    frame = rig.answer(rig.send("", payload=b"\x83\x01\x02\x03"))  # a CBOR array
+    assert frame.type is FrameType.ERROR
+    assert ErrorReply.from_payload(frame.payload).code is ErrorCode.BAD_ARGUMENT
+    frame = rig.answer(rig.send("", payload=b"\xff\xfe"))  # not CBOR
+    assert ErrorReply.from_payload(frame.payload).code is ErrorCode.BAD_ARGUMENT
+    # Still serving.
+    assert rig.call("analog.read", channel="toner_pct") == {"value": 100.0}
+
+
+# -- simulation commands ------------------------------------------------------------------
+
+
+def test_sim_cover_sends_input_events(rig: Rig) -> None:
+    rig.call("sim.cover", open=True)
+    rig.run_until(lambda: bool(rig.events("input")))
+    assert rig.event_data("input") == [{"name": "cover_open", "level": True}]
+    rig.call("sim.cover", open=False)
+    rig.run_until(lambda: len(rig.events("input")) == 2)
+    assert rig.event_data("input")[1] == {"name": "cover_open", "level": False}
+    assert rig.refused("sim.cover", {"open": "yes"}).code is ErrorCode.BAD_ARGUMENT
+
+
+def test_sim_press_is_a_press_and_a_release(rig: Rig) -> None:
+    rig.call("sim.press", button="cancel")
+    rig.run_until(lambda: len(rig.events("input")) == 2)
+    assert rig.event_data("input") == [
+        {"name": "button_cancel", "level": True},
+        {"name": "button_cancel", "level": False},
+    ]
+    assert rig.refused("sim.press", {"button": "power"}).code is ErrorCode.BAD_ARGUMENT
+
+
+def test_sim_toner_tray_heater_and_observe(rig: Rig) -> None:
+    rig.call("sim.toner", pct=12.5)
+    rig.call("sim.tray", sheets=0)
+    rig.run_until(lambda: {"name": "paper_present", "level": False} in rig.event_data("input"))
+    observed = rig.call("sim.observe")
+    assert observed["toner_pct"] == 12.5
+    assert observed["tray_sheets"] == 0
+    assert observed["sheets_picked"] == observed["sheets_delivered"] == 0
+    assert observed["sheets_removed"] == 0
+    assert observed["fuser_c"] == 25.0
+    rig.call("sim.replace_toner")
+    assert rig.call("sim.observe")["toner_pct"] == 100.0
+    rig.call("sim.heater", failed=True)
+    rig.call("output.set", output="heater", on=True)
+    rig.run_for(2 * S)
+    assert rig.call("sim.observe")["fuser_c"] == 25.0
+    assert rig.refused("sim.toner", {"pct": 120}).code is ErrorCode.BAD_ARGUMENT
+    assert rig.refused("sim.tray", {"sheets": 100_000}).code is ErrorCode.BAD_ARGUMENT
+    assert rig.refused("sim.tray", {"sheets": -1}).code is ErrorCode.BAD_ARGUMENT
+
+
+def test_sim_misfeed_eats_a_pickup(rig: Rig) -> None:
+    rig.call("output.set", output="motor", on=True)
+    rig.call("sim.misfeed")
+    rig.call("pickup.pulse")
+    assert rig.call("sim.observe")["sheets_picked"] == 0
+    rig.call("pickup.pulse")
+    assert rig.call("sim.observe")["sheets_picked"] == 1
+
+
+def test_sim_jam_stops_a_sheet_at_the_feed_sensor(rig: Rig) -> None:
+    rig.call("sim.jam", at="feed")
+    rig.call("output.set", output="motor", on=True)
+    rig.call("pickup.pulse")
+    rig.run_until(lambda: {"name": "feed_sensor", "level": True} in rig.event_data("input"))
+    rig.run_for(3 * S)
+    assert rig.call("board.snapshot")["inputs"]["feed_sensor"] is True
+    assert rig.call("sim.observe")["sheets_delivered"] == 0
+    assert rig.refused("sim.jam", {"at": "drum"}).code is ErrorCode.BAD_ARGUMENT
+
+
+def test_without_sim_every_sim_command_is_not_supported() -> None:
+    r = Rig(sim=False)
+    hello = r.up().peer
+    assert "sim" not in hello.capabilities
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("sim.cover", {"open": True}),
+        ("sim.observe", {}),
+        ("sim.toner", {"pct": 5.0}),
+        ("sim.earthquake", {}),
+    ]
+    for cmd, args in calls:
+        assert r.refused(cmd, args).code is ErrorCode.NOT_SUPPORTED
+    assert not r.board.cover_open
+    assert r.call("analog.read", channel="toner_pct") == {"value": 100.0}
+
+
+# -- link loss ----------------------------------------------------------------------------
+
+
+def _all_on(rig: Rig) -> None:
+    for output in ("heater", "motor", "laser", "led_ready"):
+        rig.call("output.set", output=output, on=True)
+
+
+def test_link_loss_makes_the_device_safe(rig: Rig) -> None:
+    _all_on(rig)
+    rig.call("imaging.submit", handle=5, job=1, page=1, coverage_pct=5.0)
+    rig.call("watchdog.kick")
+    rig.line_up = False
+    rig.run_until(lambda: rig.device.link is not None and rig.device.link.state is LinkState.DOWN)
+    board = rig.board
+    assert not any(board.output(o) for o in SAFE_OUTPUTS)
+    assert board.output(Output.LED_READY)  # only what is dangerous is cut
+    assert rig.device.pending_handles == []
+    assert not board.watchdog.counting
+
+
+def test_connection_lost_makes_the_device_safe_at_once(rig: Rig) -> None:
+    _all_on(rig)
+    rig.device.connection_lost()
+    assert not any(rig.board.output(o) for o in SAFE_OUTPUTS)
+    assert not rig.device.connected
+
+
+def test_reconnect_keeps_the_boot_and_delivers_a_missed_crossing(rig: Rig) -> None:
+    boot = rig.device.boot_nonce
+    _all_on(rig)
+    rig.call("window.set", channel="toner_pct", low=20.0, high=100.0)
+    rig.line_up = False
+    rig.run_until(lambda: len(rig.lost()) == 1)
+    rig.board.faults.set_toner_pct(10.0)  # crosses while the link is down
+    rig.board.faults.set_cover(True)  # an input edge while down: dropped
+    rig.run_for(100 * MS)
+    rig.line_up = True
+    established = rig.up()
+    assert established.peer.boot_nonce == boot
+    assert not established.peer_reset
+    rig.run_until(lambda: bool(rig.events("window")))
+    assert rig.event_data("window") == [
+        {"channel": "toner_pct", "reading": 10.0, "crossing": "below"}
+    ]
+    assert rig.events("input") == []
+    snap = rig.call("board.snapshot")
+    assert snap["inputs"]["cover_open"] is True
+    assert not snap["outputs"]["heater"]
+    assert rig.device.boots == 1
+    assert rig.board.resets == 0
+
+
+def test_input_edges_flow_again_after_reconnect(rig: Rig) -> None:
+    rig.device.connection_lost()
+    rig.device.connection_made(rig._device_writes)
+    rig.run_until(lambda: len(_established(rig)) == 2)
+    rig.call("sim.cover", open=True)
+    rig.run_until(lambda: bool(rig.events("input")))
+    assert rig.event_data("input") == [{"name": "cover_open", "level": True}]
+
+
+def test_a_silent_host_does_not_reset_the_board(rig: Rig) -> None:
+    rig.call("watchdog.kick")
+    rig.line_up = False
+    rig.run_for(5 * S)
+    assert rig.board.resets == 0
+    assert not rig.board.watchdog.counting
+
+
+def test_request_of_an_ended_session_is_carried_out_but_not_answered(rig: Rig) -> None:
+    # A request and, right behind it on the line, a new host's HELLO: by the time the
+    # device handles the request its session is over, so it must not answer it in the
+    # new one.
+    rid = 4242
+    payload = Request("output.set", {"output": "led_ready", "on": True}).to_payload()
+    rig.host.send(FrameType.REQUEST, payload, rid)
+    request_bytes = rig.host.outgoing(rig.sched.now_ns)
+    assert request_bytes
+    new_host = LinkEndpoint(Role.HOST, rng=random.Random(7), **HOST_TIMINGS)
+    rig.line_up = False  # the old host stops listening
+    written = len(rig.device_wrote)
+    rig.device.receive(request_bytes + new_host.outgoing(rig.sched.now_ns))
+    rig.run_for(100 * MS)
+    assert rig.board.output(Output.LED_READY)
+    answers = [
+        f
+        for f in _frames(b"".join(rig.device_wrote[written:]))
+        if f.type in (FrameType.RESPONSE, FrameType.ERROR) and f.request_id == rid
+    ]
+    assert answers == []
+
+
+def _established(rig: Rig) -> list[LinkEstablished]:
+    return [e for e in rig.host_events if isinstance(e, LinkEstablished)]
+
+
+def _frames(data: bytes) -> list[Frame]:
+    from hal.serial._wire import FrameDecoder
+
+    return [item for item in FrameDecoder().feed(data) if isinstance(item, Frame)]
+
+
+# -- reset --------------------------------------------------------------------------------
+
+
+def test_watchdog_reset_starts_a_new_boot(rig: Rig) -> None:
+    old_boot = rig.device.boot_nonce
+    _all_on(rig)
+    rig.call("imaging.submit", handle=9, job=1, page=1, coverage_pct=5.0)
+    rig.call("watchdog.kick")
+    # The host stays alive (heartbeats) but its firmware stops kicking.
+    rig.run_until(lambda: rig.board.resets == 1, 3 * S)
+    assert rig.board.reset_cause is ResetCause.WATCHDOG
+    rig.run_until(lambda: len(_established(rig)) == 2)
+    established = _established(rig)[1]
+    assert established.peer_reset
+    assert established.peer.boot_nonce != old_boot
+    assert established.peer.boot_nonce == rig.device.boot_nonce
+    assert [lost.reason for lost in rig.lost()] == [LinkDownReason.PEER_RESET]
+    assert rig.device.boots == 2
+    rig.run_until(lambda: len(rig.events("reset")) == 2)
+    assert rig.event_data("reset")[1] == {"cause": "watchdog"}
+    assert rig.device.pending_handles == []
+    snap = rig.call("board.snapshot")
+    assert snap["reset_cause"] == "watchdog"
+    assert not any(snap["outputs"].values())
+    # irq.reset() detached the ISRs: the device attached them again.
+    rig.call("sim.cover", open=True)
+    rig.run_until(lambda: bool(rig.events("input")))
+    assert rig.event_data("input") == [{"name": "cover_open", "level": True}]
+
+
+def test_board_reset_answers_then_reboots(rig: Rig) -> None:
+    old_boot = rig.device.boot_nonce
+    _all_on(rig)
+    assert rig.call("board.reset") is None  # the answer comes first
+    rig.run_until(lambda: len(_established(rig)) == 2)
+    established = _established(rig)[1]
+    assert established.peer_reset and established.peer.boot_nonce != old_boot
+    rig.run_until(lambda: len(rig.events("reset")) == 2)
+    assert rig.event_data("reset")[1] == {"cause": "software"}
+    snap = rig.call("board.snapshot")
+    assert snap["reset_cause"] == "software"
+    assert snap["resets"] == 1
+    assert not any(snap["outputs"].values())
+
+
+def test_sim_power_cycle_restores_the_power_on_state(rig: Rig) -> None:
+    old_boot = rig.device.boot_nonce
+    rig.call("sim.tray", sheets=2)
+    rig.call("sim.toner", pct=3.0)
+    rig.call("sim.heater", failed=True)
+    rig.call("display.show", rows=["HELLO", "WORLD"])
+    rig.call("output.set", output="motor", on=True)
+    rig.call("pickup.pulse")
+    rig.run_until(lambda: rig.board.paper_path.feed_covered)
+    rig.call("sim.jam", at="exit")
+    rig.call("sim.misfeed")
+    rig.call("sim.cover", open=True)
+    rig.call("sim.press", button="continue")
+    assert rig.call("sim.power_cycle") is None
+    rig.run_until(lambda: len(_established(rig)) == 2)
+    assert _established(rig)[1].peer.boot_nonce != old_boot
+    rig.run_until(lambda: len(rig.events("reset")) == 2)
+    assert rig.event_data("reset")[1] == {"cause": "power_on"}
+    assert rig.call("sim.observe") == {
+        "toner_pct": 100.0,
+        "tray_sheets": 250,
+        "sheets_picked": 0,
+        "sheets_delivered": 0,
+        "sheets_removed": 0,
+        "fuser_c": 25.0,
+    }
+    snap = rig.call("board.snapshot")
+    assert snap["inputs"] == {
+        "paper_present": True,
+        "feed_sensor": False,
+        "exit_sensor": False,
+        "cover_open": False,
+        "button_cancel": False,
+        "button_continue": False,
+    }
+    assert snap["display"] == ["", ""]
+    assert snap["reset_cause"] == "power_on"
+    assert rig.board.sheets_in_path == 0
+    # No fault is left armed: the heater heats, a pickup takes a sheet that runs through.
+    rig.call("output.set", output="heater", on=True)
+    rig.call("output.set", output="motor", on=True)
+    rig.call("pickup.pulse")
+    rig.run_until(lambda: rig.board.sheets_delivered == 1, 10 * S)
+    assert rig.call("sim.observe")["fuser_c"] > 25.0
+
+
+def test_kicked_watchdog_does_not_reset(rig: Rig) -> None:
+    for _ in range(12):
+        rig.call("watchdog.kick")
+        rig.run_for(250 * MS)
+    assert rig.board.resets == 0
+
+
+def test_close_detaches_the_device(rig: Rig) -> None:
+    rig.device.close()
+    rig.board.faults.set_cover(True)
+    rig.run_for(10 * MS)
+    assert rig.board.irq.spurious == 1
+
+
+# -- the byte stream: frames, SMP lines, noise --------------------------------------------
+
+
+def test_line_demux_splits_frames_smp_and_noise() -> None:
+    frame = encode_frame(FrameType.HEARTBEAT)
+    smp1, smp2 = b"\x06\x09QUJD\n", b"\x04\x14REVG\n"
+    demux = LineDemux()
+    stream = b"\x00" + frame + smp1 + smp2 + b"boot text\n" + smp1 + frame
+    out = demux.feed(stream)
+    assert [piece for is_smp, piece in out if is_smp] == [smp1, smp2, smp1]
+    decoder_bytes = b"".join(piece for is_smp, piece in out if not is_smp)
+    assert decoder_bytes == b"\x00" + frame + b"boot text\n\x00" + frame
+
+
+def test_line_demux_ignores_newlines_inside_frames() -> None:
+    # A frame whose encoded bytes hold "\n\x06\x09" is still one frame.
+    payload = b"\x01\n\x06\x09\x02\n\x04\x14"
+    frame = encode_frame(FrameType.EVENT, payload)
+    assert b"\n\x06\x09" in frame
+    demux = LineDemux()
+    out = demux.feed(b"\x00" + frame)
+    assert out == [(False, b"\x00" + frame)]
+
+
+def test_line_demux_byte_by_byte() -> None:
+    frame = encode_frame(FrameType.HEARTBEAT)
+    smp = b"\x06\x09QUJD\n"
+    stream = b"\x00" + frame + smp + frame + b"noise\x00" + smp
+    demux = LineDemux()
+    pieces: list[tuple[bool, bytes]] = []
+    for i in range(len(stream)):
+        pieces.extend(demux.feed(stream[i : i + 1]))
+    assert [p for s, p in pieces if s] == [smp, smp]
+    assert b"".join(p for s, p in pieces if not s) == b"\x00" + frame + frame + b"noise\x00"
+
+
+def test_noise_before_a_frame_does_not_lose_it(rig: Rig) -> None:
+    rig.send_raw(b"*** booting ***\r\n")
+    assert rig.call("analog.read", channel="toner_pct") == {"value": 100.0}
+    assert rig.host.state is LinkState.UP
+
+
+# -- SMP over the same line (flash) -------------------------------------------------------
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> bytes:
+    raw, out = tmp_path / "app.raw", tmp_path / "app.bin"
+    raw.write_bytes(random.Random(3).randbytes(3000))
+    subprocess.run(
+        [sys.executable, "-m", "imgtool.main", "sign", "--pad-header", "-H", "0x200",
+         "-S", "65536", "-v", "1.2.3", "--align", "4", str(raw), str(out)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return out.read_bytes()
+
+
+def _smp(packet: bytes) -> bytes:
+    from emulator.flash._smp_server import encode_frame as smp_frame
+
+    return smp_frame(packet)
+
+
+def _smp_replies(data: bytes) -> list[bytes]:
+    from emulator.flash._smp_server import FrameDecoder as SmpDecoder
+
+    decoder = SmpDecoder()
+    packets = []
+    for line in data.split(b"\n"):
+        for marker in (b"\x06\x09", b"\x04\x14"):
+            at = line.find(marker)
+            if at >= 0:
+                packet = decoder.feed_line(line[at:] + b"\n")
+                if packet is not None:
+                    packets.append(packet)
+                break
+    return packets
+
+
+def test_smp_shares_the_line_and_reset_reboots(tmp_path: Path, image: bytes) -> None:
+    from smp import os_management as smpos
+
+    from emulator.flash._device import FlashDevice
+
+    flash = FlashDevice(tmp_path / "flash.bin", durable=False)
+    flash.provision(image)
+    r = Rig(flash=flash)
+    try:
+        hello = r.up().peer
+        assert {"sim", "smp"} <= hello.capabilities
+        assert hello.image_version.startswith("1.2.3")
+        old_boot = hello.boot_nonce
+        written = len(r.device_wrote)
+        r.send_raw(_smp(bytes(smpos.EchoWriteRequest(d="ping"))))
+        r.run_until(lambda: bool(_smp_replies(b"".join(r.device_wrote[written:]))))
+        reply = _smp_replies(b"".join(r.device_wrote[written:]))[0]
+        assert smpos.EchoWriteResponse.loads(reply).r == "ping"
+        # Requests still work alongside.
+        assert r.call("analog.read", channel="toner_pct") == {"value": 100.0}
+        r.send_raw(_smp(bytes(smpos.ResetWriteRequest())))
+        r.run_until(lambda: r.board.resets == 1)
+        assert r.board.reset_cause is ResetCause.SOFTWARE
+        r.run_until(lambda: len(_established(r)) == 2)
+        established = _established(r)[1]
+        assert established.peer_reset and established.peer.boot_nonce != old_boot
+        r.run_until(lambda: len(r.events("reset")) == 2)
+        assert r.event_data("reset")[1] == {"cause": "software"}
+    finally:
+        r.device.close()
+        flash.close()
+
+
+def test_no_bootable_image_is_serial_recovery(tmp_path: Path) -> None:
+    from smp import os_management as smpos
+
+    from emulator.flash._device import FlashDevice
+
+    flash = FlashDevice(tmp_path / "flash.bin", durable=False)
+    r = Rig(flash=flash)
+    try:
+        assert r.device.link is None
+        r.run_for(1 * S)
+        assert r.host.state is not LinkState.UP
+        r.send_raw(_smp(bytes(smpos.EchoWriteRequest(d="hello"))))
+        r.run_until(lambda: bool(_smp_replies(b"".join(r.device_wrote))))
+        assert smpos.EchoWriteResponse.loads(_smp_replies(b"".join(r.device_wrote))[0]).r == (
+            "hello"
+        )
+    finally:
+        r.device.close()
+        flash.close()
