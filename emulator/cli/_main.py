@@ -17,13 +17,13 @@ from pathlib import Path
 from rich.console import Console
 
 from boards import BoardFileError, available_boards, load_board
-from emulator.cli import _diagram
-from emulator.device import _serve
-from emulator.trace import _plot
 from emulator._compiled import stale_message, stale_modules
+from emulator.cli import _diagram
 from emulator.cli._run_port import add_port_option, run_on_port
+from emulator.device import _serve
 from emulator.run._print_run import Outcome, PrintRun
 from emulator.run._scenario import JobSpec, Scenario, ScenarioError, load_scenario
+from emulator.trace import _plot
 from emulator.trace._recorder import TraceError, add_trace_option, trace_run
 from firmware import JobFileError, read_job_file
 from hal import Scheduler, VirtualClock

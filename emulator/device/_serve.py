@@ -83,8 +83,8 @@ from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
 from hal import Scheduler
-from hal.serial._pty_yield import PtyYield
 from hal._selector_clock import SelectorClock
+from hal.serial._pty_yield import PtyYield
 
 if TYPE_CHECKING:
     from boards import BoardConfig
@@ -803,10 +803,10 @@ def _open_flash(config: BoardConfig, path: Path | None) -> tuple[Any, IO[str]]:
     """The device's MCUboot flash (policy from the board file's ``[flash]`` table),
     locked for this process; a file made here gets the factory image (unless the board
     names a signing key: only its owner can sign one)."""
-    from emulator.flash._factory_image import factory_image
     from emulator.flash._device import FlashDevice
-    from emulator.flash._storage import FlashError, FlashLayout
+    from emulator.flash._factory_image import factory_image
     from emulator.flash._mcuboot import BootPolicy
+    from emulator.flash._storage import FlashError, FlashLayout
 
     flash_cfg = config.flash
     flash_path, lock = _claim_flash(config.name, path)

@@ -92,6 +92,7 @@ from hal import (
     WindowCrossing,
     timer_when_ns,
 )
+from hal.serial._errors import ErrorCode, LinkDown, MalformedPayload, PayloadTooLarge
 from hal.serial._link import (
     HandshakeFailed,
     LinkEndpoint,
@@ -113,7 +114,6 @@ from hal.serial._wire import (
     input_event_payload,
     parse_request,
 )
-from hal.serial._errors import ErrorCode, LinkDown, MalformedPayload, PayloadTooLarge
 
 if TYPE_CHECKING:
     from emulator.flash._device import FlashDevice

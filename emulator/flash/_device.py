@@ -52,7 +52,6 @@ from typing import TypeAlias
 
 import serial
 
-from emulator.flash._storage import FlashLayout, FlashStorage
 from emulator.flash._mcuboot import (
     Bootloader,
     BootPolicy,
@@ -67,6 +66,7 @@ from emulator.flash._smp_server import (
     SerialDemux,
     SmpServer,
 )
+from emulator.flash._storage import FlashLayout, FlashStorage
 
 Port: TypeAlias = "int | serial.SerialBase"
 """A file descriptor (pty master, socket) or an open pyserial port."""

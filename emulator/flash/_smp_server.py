@@ -59,7 +59,6 @@ from smp import message as smpmsg
 from smp import os_management as smpos
 from smp.error import MGMT_ERR
 
-from emulator.flash._storage import FlashError
 from emulator.flash._mcuboot import (
     Bootloader,
     BootStateError,
@@ -69,6 +68,7 @@ from emulator.flash._mcuboot import (
     SlotBusy,
     parse_header,
 )
+from emulator.flash._storage import FlashError
 
 _log = logging.getLogger(__name__)
 

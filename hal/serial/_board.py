@@ -107,22 +107,7 @@ from hal._clock import WallClock
 from hal._faults import Button, FaultInjector, JamPoint
 from hal._io import IoError, IoEvent, IoHandle
 from hal._irq import InterruptController, IrqLineSpec
-from hal.serial._link import HandshakeFailed, LinkEndpoint, LinkEstablished, LinkLost, LinkState
-from hal.serial._pty_yield import PtyYield
 from hal._scheduler import PRIORITY_LATE, Scheduler, Timer, timer_when_ns
-from hal.serial._wire import (
-    CorruptFrame,
-    ErrorReply,
-    Event,
-    Frame,
-    FrameDecoder,
-    FrameType,
-    Hello,
-    Noise,
-    Role,
-    encode_payload,
-    parse_response,
-)
 from hal.serial._errors import (
     DeviceRejected,
     ErrorCode,
@@ -135,6 +120,21 @@ from hal.serial._errors import (
     NotSupported,
     PrinterLinkError,
     UnknownCommand,
+)
+from hal.serial._link import HandshakeFailed, LinkEndpoint, LinkEstablished, LinkLost, LinkState
+from hal.serial._pty_yield import PtyYield
+from hal.serial._wire import (
+    CorruptFrame,
+    ErrorReply,
+    Event,
+    Frame,
+    FrameDecoder,
+    FrameType,
+    Hello,
+    Noise,
+    Role,
+    encode_payload,
+    parse_response,
 )
 
 __all__ = [

@@ -72,6 +72,16 @@ import random
 from collections import deque
 from dataclasses import dataclass
 
+from hal.serial._errors import (
+    DecodeErrorKind,
+    IncompatiblePeer,
+    LinkDown,
+    LinkDownReason,
+    MalformedPayload,
+    PayloadTooLarge,
+    PrinterLinkError,
+    ProtocolVersionMismatch,
+)
 from hal.serial._wire import (
     DEFAULT_MAX_PAYLOAD,
     DELIMITER,
@@ -90,16 +100,6 @@ from hal.serial._wire import (
     encode_frame,
     encode_frame_fields,
     max_encoded_size,
-)
-from hal.serial._errors import (
-    DecodeErrorKind,
-    IncompatiblePeer,
-    LinkDown,
-    LinkDownReason,
-    MalformedPayload,
-    PayloadTooLarge,
-    PrinterLinkError,
-    ProtocolVersionMismatch,
 )
 
 _SEQ_MASK = 0xFFFF

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from emulator.cli import _main as _cli
 from emulator._compiled import (
     CompiledModule,
     compiled_modules,
     stale_message,
     stale_modules,
 )
+from emulator.cli import _main as _cli
 
 REPO = Path(__file__).resolve().parents[2]
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]

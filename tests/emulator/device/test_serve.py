@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 import serial
 
+from hal.serial._errors import ErrorCode, NotSupported
 from hal.serial._link import LinkEndpoint, LinkEstablished, LinkEvent, LinkState
 from hal.serial._wire import ErrorReply, Event, Frame, FrameType, Request, Response, Role
-from hal.serial._errors import ErrorCode, NotSupported
 
 # pyserial's own RFC 2217 client uses deprecated threading calls.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:serial.rfc2217")

@@ -20,9 +20,18 @@ from boards import load_board
 from emulator.board import EmulatedBoard
 from emulator.device._virtual_device import SAFE_OUTPUTS, LineDemux, VirtualDevice, link_timings
 from hal import Output, ResetCause, Scheduler, Timer, timer_when_ns
-from hal.serial._link import LinkEndpoint, LinkEstablished, LinkEvent, LinkLost, LinkState
-from hal.serial._wire import ErrorReply, Event, Frame, FrameType, Request, Response, Role, encode_frame
 from hal.serial._errors import ErrorCode, LinkDownReason
+from hal.serial._link import LinkEndpoint, LinkEstablished, LinkEvent, LinkLost, LinkState
+from hal.serial._wire import (
+    ErrorReply,
+    Event,
+    Frame,
+    FrameType,
+    Request,
+    Response,
+    Role,
+    encode_frame,
+)
 
 MS = 1_000_000
 S = 1_000_000_000

@@ -31,9 +31,9 @@ from smpclient.transport.serial import SMPSerialTransport
 
 from emulator.cli._flash import flash_image, flash_main
 from emulator.flash._device import FlashDevice, open_pty
-from emulator.flash._storage import FlashLayout
 from emulator.flash._mcuboot import BootPolicy
 from emulator.flash._smp_server import DeviceIdentity
+from emulator.flash._storage import FlashLayout
 from tests.imaging import ImageFactory, image_factory
 
 REPO = Path(__file__).resolve().parents[3]

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from emulator.flash._storage import FlashLayout, FlashStorage, PowerCut
 from emulator.flash._mcuboot import (
     Bootloader,
     BootPolicy,
@@ -30,6 +29,7 @@ from emulator.flash._mcuboot import (
     parse_image,
     verify_image,
 )
+from emulator.flash._storage import FlashLayout, FlashStorage, PowerCut
 from tests.imaging import ImageFactory, image_factory
 
 LAYOUT = FlashLayout(sector_size_bytes=4096, slot_sectors=8)

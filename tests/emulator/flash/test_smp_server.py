@@ -22,7 +22,6 @@ from smp import packet as smppacket
 from smp.error import MGMT_ERR
 
 from emulator.flash._device import FlashDevice
-from emulator.flash._storage import FlashLayout, FlashStorage, PowerCut
 from emulator.flash._mcuboot import BootPolicy
 from emulator.flash._smp_server import (
     MAX_LINE_BYTES,
@@ -31,6 +30,7 @@ from emulator.flash._smp_server import (
     SmpServer,
     encode_frame,
 )
+from emulator.flash._storage import FlashLayout, FlashStorage, PowerCut
 from tests.imaging import ImageFactory, image_factory
 
 LAYOUT = FlashLayout(sector_size_bytes=4096, slot_sectors=8)

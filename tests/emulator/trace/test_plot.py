@@ -11,9 +11,9 @@ import pytest
 
 from boards import load_board
 from emulator.board import EmulatedBoard
-from emulator.trace._plot import PlotError, plot_trace, register, timeline
 from emulator.run._print_run import PrintRun
 from emulator.run._scenario import Action, JobSpec, Moment, TimedAction
+from emulator.trace._plot import PlotError, plot_trace, register, timeline
 from emulator.trace._recorder import read_trace, start_trace
 from hal import Scheduler
 

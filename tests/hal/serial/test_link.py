@@ -19,6 +19,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hal.serial._errors import (
+    DecodeErrorKind,
+    IncompatiblePeer,
+    LinkDown,
+    LinkDownReason,
+    PayloadTooLarge,
+    ProtocolVersionMismatch,
+)
 from hal.serial._link import (
     HandshakeFailed,
     LinkEndpoint,
@@ -42,14 +50,6 @@ from hal.serial._wire import (
     Role,
     encode_frame,
     encode_payload,
-)
-from hal.serial._errors import (
-    DecodeErrorKind,
-    IncompatiblePeer,
-    LinkDown,
-    LinkDownReason,
-    PayloadTooLarge,
-    ProtocolVersionMismatch,
 )
 
 MS = 1_000_000

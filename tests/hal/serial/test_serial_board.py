@@ -1,4 +1,5 @@
-"""SerialBoard (hal/serial/_board.py) against the virtual device (emulator/device/_virtual_device.py),
+"""SerialBoard (hal/serial/_board.py) against the virtual device
+(emulator/device/_virtual_device.py),
 both on one virtual-time scheduler, joined by an in-memory serial line with latency and
 faults. Deterministic and fast: nothing here touches a port or a thread, except the few
 tests at the end that open real pyserial URLs (loop://, a missing device, a closed TCP

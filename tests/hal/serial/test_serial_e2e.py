@@ -28,9 +28,9 @@ from pathlib import Path
 import pytest
 
 from boards import BoardConfig, load_board
+from emulator.device._serve_process import ServeProcess
 from emulator.run._print_run import Outcome, PrintRun
 from emulator.run._scenario import JobSpec
-from emulator.device._serve_process import ServeProcess
 from firmware import StatusEvent
 from hal import ResetCause
 from hal.serial._board import SerialBoard

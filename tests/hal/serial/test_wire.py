@@ -14,32 +14,6 @@ from cobs import cobs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hal.serial._wire import (
-    DATA_TYPES,
-    DEFAULT_MAX_PAYLOAD,
-    MARKER,
-    MIN_MAX_PAYLOAD,
-    PROTOCOL_VERSION,
-    CorruptFrame,
-    ErrorReply,
-    Event,
-    Flag,
-    Frame,
-    FrameDecoder,
-    FrameType,
-    Hello,
-    Noise,
-    Request,
-    Response,
-    Role,
-    _parse_input_event,
-    decode_frame,
-    decode_payload,
-    encode_frame,
-    encode_payload,
-    input_event_payload,
-    max_encoded_size,
-)
 from hal.serial._errors import (
     BadCobs,
     BadCrc,
@@ -66,6 +40,32 @@ from hal.serial._errors import (
     UnknownCommand,
     UnknownFrameType,
     rejection_for,
+)
+from hal.serial._wire import (
+    DATA_TYPES,
+    DEFAULT_MAX_PAYLOAD,
+    MARKER,
+    MIN_MAX_PAYLOAD,
+    PROTOCOL_VERSION,
+    CorruptFrame,
+    ErrorReply,
+    Event,
+    Flag,
+    Frame,
+    FrameDecoder,
+    FrameType,
+    Hello,
+    Noise,
+    Request,
+    Response,
+    Role,
+    _parse_input_event,
+    decode_frame,
+    decode_payload,
+    encode_frame,
+    encode_payload,
+    input_event_payload,
+    max_encoded_size,
 )
 
 HEADER = struct.Struct("<BBBBHHHH")
