@@ -1,4 +1,6 @@
-"""Performance measurements (not timed tests): ``python -m benchmarks NAME [--json]``.
+"""Performance measurements (not timed tests): ``python -m benchmarks NAME [--json]``, from
+the checkout's root (this folder is not installed). Figures measured with them, and where
+the time goes: ``docs/performance.md``.
 
 The runner (:mod:`benchmarks.__main__`) knows each benchmark by name and the module that
 holds it, and imports that module only when asked to run it, so a benchmark's heavy
@@ -23,11 +25,6 @@ A benchmark is a module ``benchmarks._NAME``, registered in
 * anything else: the figures and ratios, under names that carry their unit
   (``events_per_s``, ``_ns``, ``_mb_s``); ratios are plain numbers named for what they
   divide (``ours_vs_simpy``).
-
-The runner adds ``"compiled_modules"``: the names of the modules that ran compiled
-(mypyc; an empty list when everything ran as Python), and says the same in a note: it
-changes every figure. It refuses to run (exit 2) while a compiled module is older than
-its source, since the figures would be the old code's.
 
 With ``--json`` the runner prints that dict, whole, as exactly one JSON object on stdout
 and nothing else there.

@@ -1,4 +1,11 @@
-"""The benchmark runner: ``python -m benchmarks NAME [--json] [--scale F]``.
+"""The benchmark runner: ``python -m benchmarks NAME [--json] [--scale F]``, run from
+the checkout's root.
+
+``benchmarks`` is a folder of the checkout, not part of the installed package: ``-m``
+puts the current directory first on the path, so Python finds it there, and with it the
+checkout's ``hal``, ``firmware``, ``emulator`` and ``boards``: what is measured is the
+checkout's code, whether the project is installed editable or not (the install brings
+the dependencies; ``pip install '.[bench]'`` adds SimPy and imgtool).
 
 * ``NAME`` is one of :data:`BENCHMARKS`; the module is imported only when it is run.
 * ``--json`` prints exactly one JSON object (the benchmark's result, see
@@ -33,6 +40,7 @@ BENCHMARKS: Final[dict[str, str]] = {
     "serial": "benchmarks._serial",
     "flash": "benchmarks._flash",
     "trace": "benchmarks._trace",
+    "network": "benchmarks._network",
 }
 """Registered benchmarks: name → module path. Names only: nothing is imported here."""
 
@@ -115,26 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _LoadError as e:
         print(f"{_PROG}: {e}", file=sys.stderr)
         return 2
-    # Here, not at the top: it imports the emulator package, which `--list` needs not.
-    from emulator._compiled import compiled_modules, stale_message, stale_modules
-
-    stale = stale_modules()
-    if stale:
-        # Figures of code that is not the source would be reported as the source's.
-        print(f"{_PROG}: {stale_message(stale)}", file=sys.stderr)
-        return 2
     # Whatever the benchmark prints goes to stderr: stdout is kept for the result.
     with _scale_env(args.scale), contextlib.redirect_stdout(sys.stderr):
         result = run()
     if not isinstance(result, dict):
         raise TypeError(f"benchmark {args.name!r} returned {type(result).__name__}, not dict")
-    # What ran compiled changes every figure: each result says.
-    compiled = [module.name for module in compiled_modules()]
-    result["compiled_modules"] = compiled
-    result.setdefault("notes", []).append(
-        "compiled (mypyc): " + ", ".join(compiled) if compiled
-        else "pure Python: nothing compiled (in a checkout, `pip install -e .` compiles the "
-        "platform where a C compiler is: README, \"Compiled platform\")")
     if args.json:
         # allow_nan=False: NaN/Infinity are not JSON; a benchmark must not produce them.
         sys.stdout.write(json.dumps(result, allow_nan=False) + "\n")

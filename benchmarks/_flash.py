@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import importlib
 import io
-import json
 import os
 import random
 import sys
@@ -41,8 +40,7 @@ from smpclient import SMPClient
 from smpclient.transport.serial import SMPSerialTransport
 
 from benchmarks import scale
-from emulator.flash._device import FlashDevice, open_pty
-from emulator.flash._mcuboot import BootPolicy
+from emulator.flash import BootPolicy, FlashDevice, open_pty
 
 LINE_RATE_BYTES_PER_S: Final = 115200 / 10  # 8N1: ten bits on the wire per byte
 TARGET_SHARE: Final = 0.60
@@ -124,12 +122,8 @@ def _measure(
         device.close()
 
 
-def run(json_out: bool = False) -> dict[str, Any]:
-    """Measure and return the result (see :mod:`benchmarks`); ``json_out`` also prints it.
-
-    ``json_out`` is for calling this function directly; ``python -m benchmarks flash
-    --json`` calls ``run()`` and prints the JSON itself.
-    """
+def run() -> dict[str, Any]:
+    """Measure and return the result (see :mod:`benchmarks`)."""
     fraction = scale()
     paced_bytes = max(4096, int(PACED_IMAGE_BYTES * fraction))
     fast_bytes = max(4096, int(UNTHROTTLED_IMAGE_BYTES * fraction))
@@ -213,6 +207,4 @@ def run(json_out: bool = False) -> dict[str, Any]:
             f"target: >= {100 * TARGET_SHARE:.0f}% of line rate with buf_size {OUR_BUF_SIZE}.",
         ],
     }
-    if json_out:
-        sys.stdout.write(json.dumps(result) + "\n")
     return result

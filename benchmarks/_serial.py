@@ -21,6 +21,12 @@ serial adapter gives):
   traffic the firmware's timing windows depend on. The device's clock is related to
   ours by the ``board.snapshot`` with the shortest round trip (its ``t_ns`` against the
   midpoint); the error of that estimate (half that round trip) is reported.
+* **Per device**: the request round trip (p50, p99) and a devkit job's pages per minute on
+  each device that speaks the protocol: Python ``serve --pty``, the C reference device's
+  host build on a pty, and its Cortex-M builds in QEMU (``microbit``, ``mps2-an385``),
+  opened at the 115200 baud their link timings are sized for (QEMU does not pace the
+  bytes). A device that cannot be built or launched here is listed as unavailable with
+  the reason (:mod:`benchmarks._mcu_devices`).
 * **Pages per minute at a line rate** (115200 baud, or ``PRINTER_EMU_BENCH_BAUD``): a
   devkit job over ``serve --pty --baud N`` with the host pacing its own bytes too,
   beside the same job on the emulated board in process (virtual time). Steady state:
@@ -60,7 +66,8 @@ from typing import Any, Final
 import serial
 
 from benchmarks import scale as workload_scale
-from emulator.device._serve_process import ServeProcess
+from benchmarks._mcu_devices import DeviceUnavailable, McuDevice
+from emulator.device import ServeProcess
 
 REPEATS: Final = 3
 ROUND_TRIPS: Final = 2000
@@ -70,6 +77,13 @@ PRESSES: Final = 600
 PAGES: Final = 40
 JOB_PAGES: Final = 60
 """Pages of the job whose events are timed, at scale 1 (about 7 events a page)."""
+DEVICE_ROUND_TRIPS: Final = 1000
+"""Requests per device at scale 1 (the per-device round trips)."""
+DEVICE_PAGES: Final = 40
+"""Pages of the devkit job printed on each device at scale 1."""
+DEVICES: Final = {"serve": "Python serve", "host": "C host build",
+                  "microbit": "C on QEMU microbit", "mps2": "C on QEMU mps2"}
+"""The devices of the per-device figures, and what the table calls them."""
 HOPS: Final = 100
 """Raw one-way pty hops after an idle spell, at scale 1."""
 IDLE_S: Final = 0.1
@@ -211,14 +225,19 @@ def _round_trips(port: Any, board: Any, count: int) -> tuple[list[int], list[int
         echoes.append(time.perf_counter_ns() - t0)
         if back != message:
             raise RuntimeError(f"the echo returned {back!r}")
-        answered.clear()
-        t0 = time.perf_counter_ns()
-        board.request("analog.read", {"channel": "toner_pct"},
-                      on_result=lambda _r: answered.append(time.perf_counter_ns()))
-        if not scheduler.run_until(lambda: bool(answered), timeout_ns=1_000_000_000):
-            raise RuntimeError("a request was not answered within 1 s")
-        requests.append(answered[0] - t0)
+        requests.append(_request_round_trip(board, scheduler, answered))
     return echoes, requests
+
+
+def _request_round_trip(board: Any, scheduler: Any, answered: list[int]) -> int:
+    """One ``analog.read``: from the call to its result's callback (ns)."""
+    answered.clear()
+    t0 = time.perf_counter_ns()
+    board.request("analog.read", {"channel": "toner_pct"},
+                  on_result=lambda _r: answered.append(time.perf_counter_ns()))
+    if not scheduler.run_until(lambda: bool(answered), timeout_ns=1_000_000_000):
+        raise RuntimeError("a request was not answered within 1 s")
+    return answered[0] - t0
 
 
 def _device_clock_origin(board: Any, count: int) -> tuple[int, int]:
@@ -275,8 +294,7 @@ def _idle_pty_hops(count: int) -> list[int]:
 def _print_job(board: Any, pages: int, what: str, max_run_ns: int | None = None) -> Any:
     """Print ``pages`` pages at 5% on ``board`` from seed 0; the finished ``PrintRun``.
     Raises :class:`RuntimeError` naming ``what`` unless the job completed."""
-    from emulator.run._print_run import Outcome, PrintRun
-    from emulator.run._scenario import JobSpec
+    from emulator.run import JobSpec, Outcome, PrintRun
 
     run = PrintRun(board, seed=0)
     run.add_job(JobSpec(pages=pages, coverage_pct=5.0))
@@ -292,7 +310,7 @@ def _job_events(pages: int) -> tuple[list[int], int]:
     job over ``serve --pty``, and the device clock's error (ns)."""
     from boards import load_board
     from hal import ANALOG_IRQ_LINE, AnalogChannel
-    from hal.serial._board import SerialBoard
+    from hal.serial import SerialBoard
 
     sent: dict[str, deque[int]] = {}
     latencies: list[int] = []
@@ -328,9 +346,11 @@ def _event_round(board: Any, presses: int, origin_ns: int) -> list[int]:
 
     device_times: list[int] = []
     isr_times: list[int] = []
+    # Cleared at the end: the board has no way to remove a listener, so it goes deaf.
+    listening = [True]
 
     def on_event(event: Any, host_t_ns: int) -> None:
-        if event.kind == "input" and event.data.get("name") == "button_cancel":
+        if listening[0] and event.kind == "input" and event.data.get("name") == "button_cancel":
             device_times.append(event.t_ns + origin_ns)
 
     def isr(_e: IrqEvent) -> None:
@@ -349,7 +369,7 @@ def _event_round(board: Any, presses: int, origin_ns: int) -> list[int]:
             raise RuntimeError("a button press did not reach its ISR within 1 s")
         scheduler.run_until(scheduler.now_ns + 1_000_000)  # a gap between presses
     board.irq.detach("button_cancel")
-    board._event_listeners.remove(on_event)
+    listening[0] = False
     # In order: a press, its release, the next press, ...
     return [isr - dev for isr, dev in zip(isr_times, device_times, strict=True)]
 
@@ -373,7 +393,7 @@ def _job_in_process(pages: int) -> list[float]:
 
 def _job_on_line(pages: int, baud: int) -> tuple[list[float], dict[str, Any]]:
     from boards import load_board
-    from hal.serial._board import SerialBoard
+    from hal.serial import SerialBoard
 
     with _device("--baud", str(baud)) as device, \
             SerialBoard(device.url, load_board(BOARD), baud=baud, pace=True) as board:
@@ -387,12 +407,53 @@ def _job_on_line(pages: int, baud: int) -> tuple[list[float], dict[str, Any]]:
         return [p["t_s"] for p in run.page_log], line
 
 
+@contextlib.contextmanager
+def _launch(kind: str) -> Iterator[tuple[str, int | None]]:
+    """Launch the device ``kind`` (a key of :data:`DEVICES`) as a far end; yields its port
+    and the baud rate to open it with (``None``: a pty's own pace)."""
+    if kind == "serve":
+        with _device() as device:
+            yield device.url, None
+        return
+    with McuDevice(kind) as mcu:
+        assert mcu.process is not None
+        _place_far_end(mcu.process.pid)
+        yield mcu.url, mcu.line_baud
+
+
+def _device_figures(kind: str, count: int, pages: int) -> dict[str, Any]:
+    """Request round trips and a devkit job's pages per minute on one device, or why it is
+    unavailable."""
+    from boards import load_board
+    from hal.serial import PrinterLinkError, SerialBoard
+
+    config = load_board(BOARD)
+    try:
+        with _launch(kind) as (url, baud):
+            with SerialBoard(url, config, baud=baud, analog_poll_s=None) as board:
+                answered: list[int] = []
+                for _ in range(20):  # warm up
+                    _request_round_trip(board, board.scheduler, answered)
+                gc.collect()
+                rtt = _pooled([_request_round_trip(board, board.scheduler, answered)
+                               for _ in range(count)])
+            with SerialBoard(url, config, baud=baud) as board:
+                run = _print_job(board, pages, f"the job on {DEVICES[kind]}",
+                                 (pages * 3 + 30) * 1_000_000_000)
+    except (DeviceUnavailable, PrinterLinkError, RuntimeError, OSError) as exc:
+        return {"available": False, "reason": str(exc) or type(exc).__name__}
+    ppm, _ = _ppm([p["t_s"] for p in run.page_log])
+    return {"available": True, "request_p50_ns": rtt["p50_ns"],
+            "request_p99_ns": rtt["p99_ns"], "samples": rtt["samples"], "pages": pages,
+            "pages_per_minute": round(ppm, 1)}
+
+
 # -- the benchmark ------------------------------------------------------------------------
 
 
 def _latencies(count: int, presses: int) -> dict[str, Any]:
     from boards import load_board
-    from hal.serial._board import SerialBoard
+    from hal.serial import SerialBoard
 
     with _EchoServer() as echo, _device() as device, \
             serial.serial_for_url(echo.address, timeout=1.0) as port, \
@@ -432,6 +493,12 @@ def run(scale: float | None = None) -> dict[str, Any]:
     on_line, line = _job_on_line(pages, baud)
     ppm_in, ppm_in_all = _ppm(in_process)
     ppm_line, ppm_line_all = _ppm(on_line)
+    device_count = max(30, round(DEVICE_ROUND_TRIPS * s))
+    device_pages = max(3, round(DEVICE_PAGES * s))
+    devices: dict[str, dict[str, Any]] = {}
+    for kind, label in DEVICES.items():
+        _progress(f"{label}: {device_count} round trips, a {device_pages}-page job")
+        devices[kind] = _device_figures(kind, device_count, device_pages)
 
     echo, request, event = lat["echo"], lat["request"], lat["event"]
     press, release = lat["press"], lat["release"]
@@ -464,6 +531,15 @@ def run(scale: float | None = None) -> dict[str, Any]:
         [f"devkit ppm in process / at {baud} baud", round(ppm_in, 1), round(ppm_line, 1),
          f"same within {PPM_TOLERANCE:.0%}: {ppm_ratio:.3f}x"],
     ]
+    for kind, label in DEVICES.items():
+        figures = devices[kind]
+        if not figures["available"]:
+            rows.append([f"{label}: unavailable ({figures['reason']})", None, None, "-"])
+            continue
+        rows.append([f"request round trip, {label} (us)", us(figures["request_p50_ns"]),
+                     us(figures["request_p99_ns"]), "-"])
+        rows.append([f"devkit ppm on {label} ({device_pages} pages)", None,
+                     figures["pages_per_minute"], "-"])
     return {
         "name": "serial",
         "scale": s,
@@ -489,8 +565,9 @@ def run(scale: float | None = None) -> dict[str, Any]:
             "columns": ["measure", "p50 / in process", "p99 / on the line", "target"],
             "rows": rows,
         },
+        "devices": devices,
         "notes": [f"{'met' if ok else 'MISSED'}: {name}" for name, ok in targets.items()] + [
-            "the far ends (echo, serve, hop writer) on CPU "
+            "the far ends (echo, serve, hop writer, C devices) on CPU "
             f"{FAR_END_CPU}, the host unpinned" if FAR_END_CPU is not None else
             "placement left to the OS (no CPU pinned)",
             f"event latency: the device's clock is related to ours within "

@@ -38,9 +38,8 @@ def _one(mode: str, pages: int, directory: Path) -> tuple[float, int, int]:
     """One timed run: ``(wall seconds, events traced, trace bytes)``."""
     from boards import load_board
     from emulator.board import EmulatedBoard
-    from emulator.run._print_run import Outcome, PrintRun
-    from emulator.run._scenario import Action, JobSpec, Moment, TimedAction
-    from emulator.trace._recorder import start_trace
+    from emulator.run import Action, JobSpec, Moment, Outcome, PrintRun, TimedAction
+    from emulator.trace import start_trace
     from hal import Scheduler
 
     board = EmulatedBoard(load_board("devkit"), Scheduler(), seed=1)

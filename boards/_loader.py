@@ -2,7 +2,9 @@
 
 ``load_board("lp-2000")`` finds a board shipped with the package; a path loads that
 file. ``extends = "NAME"`` (a shipped board or a path relative to the file) is loaded
-first and the file's tables are merged over it key by key.
+first and the file's tables are merged over it key by key; a cycle of ``extends`` is an
+error naming the chain. A board file is a regular UTF-8 file (a byte order mark is
+accepted) of at most 1 MiB (`CONFIG_FILE_LIMIT_BYTES`).
 
 Every mistake is a :class:`BoardFileError` whose message names the file and the key
 (``lp-9.toml: [fuser] tau_s: expected a number, got 'fast'``): unknown keys, missing
@@ -19,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from boards._input_file import CONFIG_FILE_LIMIT_BYTES, InputFileError, read_input_file
 from boards._schema import (
     IRQ_LINE_NAMES,
     BoardConfig,
@@ -49,6 +52,10 @@ _TABLES: dict[str, type[Any]] = {
     "flash": FlashConfig,
 }
 _MAX_EXTENDS_DEPTH = 8
+_MIN_BAND_CROSSING_S = 0.001
+"""The fuser's control band takes at least this long to cross, heating or cooling."""
+_MAX_SLOT_BYTES = 16 << 20
+"""An image slot holds at most 16 MiB (the flash file: two slots and their status)."""
 
 
 def available_boards() -> list[str]:
@@ -63,23 +70,31 @@ def available_boards() -> list[str]:
 def load_board(name_or_path: str | Path) -> BoardConfig:
     """Load a shipped board by name, or a board file by path. Raises BoardFileError."""
     path = _resolve(str(name_or_path), None)
-    raw = _load_merged(path, depth=0)
-    return _validate(raw, path.name, str(path))
+    try:
+        raw = _load_merged(path, chain=())
+        return _validate(raw, path.name, str(path))
+    except RecursionError:  # tables nested thousands deep, merged or checked
+        raise BoardFileError(f"{path.name}: tables nested too deeply") from None
 
 
 def _resolve(ref: str, relative_to: Path | None) -> Path:
+    where = f"{relative_to.name}: extends: " if relative_to else ""
+    if "\0" in ref:
+        raise BoardFileError(f"{where}not a board name or path (it holds a NUL): {ref[:40]!r}")
     looks_like_path = ref.endswith(".toml") or "/" in ref or "\\" in ref
-    if looks_like_path:
-        path = Path(ref)
-        if relative_to is not None and not path.is_absolute():
-            path = relative_to.parent / path
-        if not path.is_file():
-            where = f"{relative_to.name}: extends: " if relative_to else ""
-            raise BoardFileError(f"{where}no board file at {path}")
-        return path
-    shipped = resources.files("boards").joinpath(f"{ref}.toml")
-    if not shipped.is_file():
-        where = f"{relative_to.name}: extends: " if relative_to else ""
+    try:
+        if looks_like_path:
+            path = Path(ref)
+            if relative_to is not None and not path.is_absolute():
+                path = relative_to.parent / path
+            if not path.exists():
+                raise BoardFileError(f"{where}no board file at {path}")
+            return path
+        shipped = resources.files("boards").joinpath(f"{ref}.toml")
+        found = shipped.is_file()
+    except OSError as e:  # a name the file system refuses (too long a component, ...)
+        raise BoardFileError(f"{where}cannot use {ref[:40]!r}: {e.strerror}") from None
+    if not found:
         known = ", ".join(available_boards())
         raise BoardFileError(f"{where}unknown board {ref!r} (shipped boards: {known})")
     return Path(str(shipped))
@@ -87,18 +102,26 @@ def _resolve(ref: str, relative_to: Path | None) -> Path:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
+        data = read_input_file(path, CONFIG_FILE_LIMIT_BYTES, "board file")
+    except InputFileError as e:
+        raise BoardFileError(str(e)) from None
+    try:
+        # utf-8-sig: a byte order mark, as some editors write, is accepted and dropped.
+        return tomllib.loads(data.decode("utf-8-sig"))
     except tomllib.TOMLDecodeError as e:
         raise BoardFileError(f"{path.name}: not valid TOML: {e}") from None
     except UnicodeDecodeError as e:
         raise BoardFileError(f"{path.name}: not UTF-8 text (byte {e.start})") from None
-    except OSError as e:
-        raise BoardFileError(f"{path}: cannot read: {e.strerror}") from None
+    except RecursionError:
+        raise BoardFileError(f"{path.name}: not valid TOML: nested too deeply") from None
 
 
-def _load_merged(path: Path, depth: int) -> dict[str, Any]:
-    if depth > _MAX_EXTENDS_DEPTH:
+def _load_merged(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    key = path.resolve()
+    if key in chain:
+        names = " -> ".join(p.name for p in (*chain, key))
+        raise BoardFileError(f"{path.name}: extends: a cycle ({names})")
+    if len(chain) > _MAX_EXTENDS_DEPTH:
         raise BoardFileError(f"{path.name}: extends: chain deeper than {_MAX_EXTENDS_DEPTH}")
     raw = _read_toml(path)
     parent_ref = raw.pop("extends", None)
@@ -106,7 +129,7 @@ def _load_merged(path: Path, depth: int) -> dict[str, Any]:
         return raw
     if not isinstance(parent_ref, str):
         raise BoardFileError(f"{path.name}: extends: expected a board name or path")
-    base = _load_merged(_resolve(parent_ref, path), depth + 1)
+    base = _load_merged(_resolve(parent_ref, path), (*chain, key))
     return _merge(base, raw)
 
 
@@ -238,11 +261,24 @@ def _check_consistency(file: str, c: BoardConfig) -> None:
         raise BoardFileError(
             f"{file}: [fuser] over_temp_c: {f.over_temp_c} must be above ready_c + hysteresis_c"
         )
+    if not f.ready_c + f.hysteresis_c < f.cutoff_c < f.over_temp_c:
+        raise BoardFileError(
+            f"{file}: [fuser] cutoff_c: {f.cutoff_c} must lie above ready_c + hysteresis_c "
+            f"({f.ready_c + f.hysteresis_c}) and below over_temp_c ({f.over_temp_c})"
+        )
     if not f.plausible_min_c < f.ambient_c < f.plausible_max_c:
         raise BoardFileError(
             f"{file}: [fuser] ambient_c: {f.ambient_c} is outside the plausible range "
             f"[{f.plausible_min_c}, {f.plausible_max_c}]"
         )
+    # The control band is crossed by the heater's exponential approach: a band crossed in
+    # microseconds makes the run an endless string of crossings (slower than real time).
+    band_s = f.tau_s * 2 * f.hysteresis_c / max(f.max_c - f.ready_c, f.ready_c - f.ambient_c)
+    if band_s < _MIN_BAND_CROSSING_S:
+        raise BoardFileError(
+            f"{file}: [fuser] tau_s: with hysteresis_c {f.hysteresis_c} the control band is "
+            f"crossed in {band_s * 1e3:.3g} ms, under {_MIN_BAND_CROSSING_S * 1e3:g} ms "
+            f"(raise tau_s or hysteresis_c)")
     t = c.toner
     if not t.empty_pct < t.low_pct:
         raise BoardFileError(f"{file}: [toner] empty_pct: {t.empty_pct} must be below low_pct")
@@ -252,6 +288,12 @@ def _check_consistency(file: str, c: BoardConfig) -> None:
             f"{file}: [engine] watchdog_kick_ms: {e.watchdog_kick_ms} must be below "
             f"watchdog_timeout_ms ({e.watchdog_timeout_ms})"
         )
+    slot_bytes = c.flash.sector_size_bytes * c.flash.slot_sectors
+    if slot_bytes > _MAX_SLOT_BYTES:
+        raise BoardFileError(
+            f"{file}: [flash] slot_sectors: {c.flash.slot_sectors} sectors of "
+            f"{c.flash.sector_size_bytes} bytes make a {slot_bytes} byte slot, over "
+            f"{_MAX_SLOT_BYTES} ({_MAX_SLOT_BYTES >> 20} MiB)")
     s = c.serial
     if not s.heartbeat_ms < s.link_dead_ms:
         raise BoardFileError(

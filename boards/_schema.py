@@ -61,6 +61,11 @@ class FuserConfig:
     ready_c: float = _f("the temperature a page may be printed at", 30.0, 500.0)
     hysteresis_c: float = _f("half-width of the control band around ready_c", 0.1, 100.0)
     over_temp_c: float = _f("above this the heater is cut and it is a fuser error", 50.0, 600.0)
+    cutoff_c: float = _f(
+        "the element's thermostat (hardware over-temperature cutoff): the fuser never heats "
+        "past it whatever the firmware commands; above ready_c + hysteresis_c and below "
+        "over_temp_c", 50.0, 600.0
+    )
     warmup_limit_s: float = _f("no ready temperature within this is a fuser error", 0.01, 3600.0)
     sheet_draw_c: float = _f("temperature a sheet takes from the fuser as it passes", 0.0, 100.0)
     thermistor_noise_c: float = _f("standard deviation of the thermistor's noise", 0.0, 50.0)

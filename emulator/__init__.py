@@ -1,12 +1,21 @@
-"""The world around the firmware: physics models of the printer's mechanics, the
-``EmulatedBoard`` that wires them to the HAL, fault injection, scenarios, runs, and
-the ``printer-emu`` CLI.
+"""The world around the firmware, and the tools that run it.
+
+From the bottom up: ``physics`` (the printer's mechanics as models), ``board``
+(:class:`EmulatedBoard`: the models wired to the HAL), ``run`` (a print run, scenarios,
+the HIL harness), then ``device``, ``flash`` and ``trace``, and on top ``cli`` and the
+pytest plugin. Here are the names a user of the emulator starts from.
 """
 
 from emulator.board import Delivery, EmulatedBoard, Probe
-from emulator.run._harness import PrinterHarness, PrinterTimeout
-from emulator.run._print_run import Outcome, PrintRun
-from emulator.run._scenario import Scenario, ScenarioError, load_scenario
+from emulator.run import (
+    Outcome,
+    PrinterHarness,
+    PrinterTimeout,
+    PrintRun,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+)
 
 __all__ = [
     "Delivery",

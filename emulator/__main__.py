@@ -1,3 +1,5 @@
-from emulator.cli._main import main
+"""``python -m emulator ...``: the ``printer-emu`` command line."""
+
+from emulator.cli import main
 
 raise SystemExit(main())

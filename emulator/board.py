@@ -7,22 +7,23 @@ file; randomness comes from one seed, one stream per model (:func:`model_rng`).
 
 Contract beyond ``hal.Board``
 -----------------------------
-* Imaging. :meth:`submit` binds the request to the oldest sheet in the path that is
-  free for it — no request bound, not imaged, not spoiled by a failed attempt, its
-  trailing edge not yet off the drum — or, when none is, queues it for the next sheets
-  picked, in order. The handle posts ``IoEvent(t, "imaging_started")`` when the sheet's
-  leading edge reaches the drum (at once if the sheet is already under the drum), and
-  completes with the :class:`hal.ImagePage` when the trailing edge leaves the drum;
-  the page's toner is taken just before the completion upcall. It fails with an
-  :class:`hal.IoError` when the laser is off as imaging starts (the laser is sampled
-  then), when its sheet is pulled out before it has been imaged, and when the board
-  resets. ``cancel()`` unbinds it: a sheet not yet imaged goes to the next queued
-  request; one cancelled midway is spoiled and passes blank.
+* Imaging. :meth:`submit` (:class:`hal.BoardBase`'s: it tells the imaging listeners)
+  binds the request to the oldest sheet in the path that is free for it — no request
+  bound, not imaged, not spoiled by a failed attempt, its trailing edge not yet off the
+  drum — or, when none is, queues it for the next sheets picked, in order. The handle
+  posts ``IoEvent(t, "imaging_started")`` when the sheet's leading edge reaches the drum
+  (at once if the sheet is already under the drum), and completes with the
+  :class:`hal.ImagePage` when the trailing edge leaves the drum; the page's toner is
+  taken just before the completion upcall. It fails with an :class:`hal.IoError` when
+  the laser is off as imaging starts (the laser is sampled then), when its sheet is
+  pulled out before it has been imaged, and when the board resets. ``cancel()`` unbinds
+  it: a sheet not yet imaged goes to the next queued request; one cancelled midway is
+  spoiled and passes blank.
 * Pickup. :meth:`pulse_pickup` takes the top sheet at once (its leading edge at 0 mm)
   unless a misfeed is armed (each :meth:`misfeed` eats one pulse), the tray is empty or
   the previous sheet's trailing edge has not yet cleared the roller (the sheet would
   have nowhere to go: the pickup slips).
-* Watchdog (see :mod:`emulator.physics._watchdog`): idle until the first kick after boot. On
+* Watchdog (:class:`emulator.physics.Watchdog`): idle until the first kick after boot. On
   expiry the board resets: pending imaging requests fail with ``IoError("board
   reset")`` first (so nothing a dying firmware commands from their upcalls survives
   the reset), then every output goes off (the motor stops; sheets stay where they
@@ -43,15 +44,19 @@ from collections.abc import Callable
 from typing import cast
 
 from boards import BoardConfig
-from emulator.physics._fuser import Fuser
-from emulator.physics._panel import Panel
-from emulator.physics._paper_path import PaperPath, Sheet
-from emulator.physics._rng import model_rng
-from emulator.physics._toner import TonerCartridge
-from emulator.physics._tray import InputTray
-from emulator.physics._watchdog import Watchdog
+from emulator.physics import (
+    Fuser,
+    InputTray,
+    Panel,
+    PaperPath,
+    Sheet,
+    TonerCartridge,
+    Watchdog,
+    model_rng,
+)
 from hal import (
     AnalogChannel,
+    BoardBase,
     Button,
     DigitalInput,
     FaultInjector,
@@ -75,7 +80,7 @@ Delivery = tuple[int, int, int] | None
 """``(t_ns, job, page)`` for a sheet delivered with an image; ``None`` for a blank one."""
 
 
-class EmulatedBoard:
+class EmulatedBoard(BoardBase):
     """A printer engine board made of physics models; see the module docstring."""
 
     def __init__(
@@ -201,7 +206,7 @@ class EmulatedBoard:
 
     # -- hal.Board: imaging --------------------------------------------------------
 
-    def submit(self, page: ImagePage) -> IoHandle:
+    def _submit(self, page: ImagePage) -> IoHandle:
         handle = IoHandle(page, self._cancel_imaging)
         sheet = None if self._queued else self._free_sheet()
         if sheet is None:

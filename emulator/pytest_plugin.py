@@ -12,8 +12,11 @@ plugins' ``target``, ``port`` or ``dut``:
 * fixtures: ``printer_board`` (the board), ``printer`` (a :class:`PrinterHarness`: the
   firmware booted and idle on the chosen board), ``printer_faults`` (the board's fault
   injection; the test is skipped where the board has none);
-* marker: ``printer_caps("faults", ...)``: skip, with the reason, on a board that lacks
-  a capability.
+* markers: ``printer_caps("faults", ...)``: skip, with the reason, on a board that
+  lacks a capability; ``printer_network(speed=10.0)``: the emulated board's time follows
+  the wall, ``speed`` times real time, so the test can put the printer on the network
+  (``printer.network()``: IPP, port 9100, SNMP on loopback). A serial board runs in
+  real time whatever the marker says.
 
 A failing test's report gets a ``printer`` section: the active objects' states, the last
 events, and the path of a trace of the run (JSONL, every interrupt, state change and
@@ -24,24 +27,23 @@ and released however the test ends.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
-import os
 import re
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
 from boards import BoardConfig, load_board
-from emulator.run._harness import PrinterHarness
-from emulator.trace._recorder import TraceRecorder
-from hal import Board, FaultInjector, Scheduler
+from emulator.run import PrinterHarness
+from emulator.trace import TraceRecorder
+from hal import Board, FaultInjector, Scheduler, VirtualClock
 
 _DEFAULT_BOARD = "devkit"
+_NETWORK_SPEED = 10.0
+"""The emulated board's speed over real time in a ``printer_network`` test."""
 _LOCK_WAIT_S = 60.0
 _TRACE_RING = 20_000
 _HARNESS_KEY = pytest.StashKey[PrinterHarness]()
@@ -62,7 +64,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seed of the emulated board's random draws (default 0)")
     group.addoption("--printer-trace-dir", default=None, metavar="DIR",
                     help="where the traces of failing tests are written "
-                         "(default: the test's tmp_path)")
+                         "(default: printer-emu-traces in the system's temporary "
+                         "directory)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -70,6 +73,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "printer_caps(*caps): run only on a printer board offering every capability "
         "named (e.g. 'faults'); skipped with the reason elsewhere",
+    )
+    config.addinivalue_line(
+        "markers",
+        f"printer_network(speed={_NETWORK_SPEED:g}): the emulated board's time follows the "
+        "wall (speed times real time), so printer.network() can serve clients",
     )
 
 
@@ -93,7 +101,7 @@ def printer_device_url(request: pytest.FixtureRequest,
     if port and serve:
         raise pytest.UsageError("give --printer-port or --printer-serve, not both")
     if serve:
-        from emulator.device._serve_process import ServeProcess
+        from emulator.device import ServeProcess
 
         # A flash of its own in the session's temp dir: a test session leaves nothing
         # in the user's state directory, and xdist workers never share one.
@@ -107,31 +115,25 @@ def printer_device_url(request: pytest.FixtureRequest,
 
 @contextlib.contextmanager
 def _port_lock(url: str) -> Iterator[None]:
-    """An exclusive lock on a device for the duration of a test. The lock is a flock on
-    a file in the temp dir: the kernel releases it when the holder dies, so a crashed
+    """The device's lock (:func:`hal.serial.lock_port`, the one ``run --port`` and
+    ``flash`` take too) for the duration of a test, waiting up to ``_LOCK_WAIT_S`` for
+    another test to let it go. The kernel releases it when the holder dies, so a crashed
     worker never leaves a stale lock behind."""
-    lock_dir = Path(tempfile.gettempdir()) / "printer-emu-locks"
-    lock_dir.mkdir(exist_ok=True)
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", url)[-60:]
-    digest = hashlib.sha256(url.encode()).hexdigest()[:12]
-    handle: IO[str] = open(lock_dir / f"{name}-{digest}.lock", "w")  # noqa: SIM115
-    try:
-        deadline = time.monotonic() + _LOCK_WAIT_S
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise pytest.fail.Exception(
-                        f"printer device {url} stayed locked by another test for "
-                        f"{_LOCK_WAIT_S:g} s") from None
-                time.sleep(0.05)
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
+    from hal.serial import PortInUse, PortLock, lock_port
+
+    deadline = time.monotonic() + _LOCK_WAIT_S
+    while True:
+        try:
+            lock: PortLock = lock_port(url, holder="pytest")
+            break
+        except PortInUse as exc:
+            if time.monotonic() > deadline:
+                raise pytest.fail.Exception(
+                    f"printer device {url} stayed locked for {_LOCK_WAIT_S:g} s: {exc}"
+                ) from None
+            time.sleep(0.05)
+    with lock:
         yield
-    finally:
-        handle.close()  # closing releases the flock
 
 
 @pytest.fixture
@@ -143,10 +145,11 @@ def printer_board(request: pytest.FixtureRequest, printer_board_config: BoardCon
         from emulator.board import EmulatedBoard
 
         seed = request.config.getoption("--printer-seed")
-        yield EmulatedBoard(printer_board_config, Scheduler(), seed=seed)
+        network = request.node.get_closest_marker("printer_network")
+        ratio = float(network.kwargs.get("speed", _NETWORK_SPEED)) if network else None
+        yield EmulatedBoard(printer_board_config, Scheduler(VirtualClock(ratio)), seed=seed)
         return
-    from hal.serial._board import SerialBoard
-    from hal.serial._errors import PrinterLinkError
+    from hal.serial import PrinterLinkError, SerialBoard
 
     with _port_lock(printer_device_url):
         problem = ""

@@ -157,9 +157,6 @@ class Engine(ActiveObject):
         self._feed_to_exit_ns = self._travel_ns(path.exit_sensor_mm - path.feed_sensor_mm)
         self._exit_to_output_ns = self._travel_ns(path.output_mm - path.exit_sensor_mm)
         self._power_save_ns = round(cfg.engine.power_save_after_s * 1e9)
-        self._late_in_ns: dict[int, int] = {}
-        """Expected travel time of an edge -> when it is late (the margin added): the
-        same few travels come up for every sheet."""
         self.sheets: deque[_Sheet] = deque()
         self.next_task: PageTask | None = None
         self.holds: set[Hold] = set()
@@ -181,11 +178,8 @@ class Engine(ActiveObject):
 
     def _deadline(self, sheet: _Sheet, expected_in_ns: int, edge: str) -> Timer:
         """A timer for an edge expected ``expected_in_ns`` from now, plus the margin."""
-        late_in_ns = self._late_in_ns.get(expected_in_ns)
-        if late_in_ns is None:
-            margin = max(self._margin_min_ns, round(expected_in_ns * self._margin_pct / 100.0))
-            late_in_ns = self._late_in_ns[expected_in_ns] = expected_in_ns + margin
-        return self.after(late_in_ns, "late", sheet=sheet.number, edge=edge)
+        margin = max(self._margin_min_ns, round(expected_in_ns * self._margin_pct / 100.0))
+        return self.after(expected_in_ns + margin, "late", sheet=sheet.number, edge=edge)
 
     def _feed_deadline(self, sheet: _Sheet, expected_in_ns: int, edge: str) -> None:
         self.kernel.cancel(sheet.feed_deadline)
@@ -474,11 +468,7 @@ class Engine(ActiveObject):
 
     def _on_feed_edge(self, level: bool, t_ns: int, **_: Any) -> None:
         want = _Edge.AHEAD if level else _Edge.COVERING
-        sheet: _Sheet | None = None
-        for s in self.sheets:  # a plain loop, not next() over a generator: every edge
-            if s.feed is want:
-                sheet = s
-                break
+        sheet = next((s for s in self.sheets if s.feed is want), None)
         if sheet is None:
             self._jam("feed", None)  # a sheet nobody picked, or one that moved backwards
             return
@@ -506,18 +496,11 @@ class Engine(ActiveObject):
     def _on_exit_edge(self, level: bool, t_ns: int, **_: Any) -> None:
         if not level and self._store.exits_captured:
             self._store.exits_captured -= 1  # the ISR's count: this exit is now seen
-        # Plain loops, not next() over a generator: this runs for every edge.
-        sheet: _Sheet | None = None
         if level:
-            for s in self.sheets:
-                if s.exit is _Edge.AHEAD and s.feed is not _Edge.AHEAD:
-                    sheet = s
-                    break
+            sheet = next((s for s in self.sheets
+                          if s.exit is _Edge.AHEAD and s.feed is not _Edge.AHEAD), None)
         else:
-            for s in self.sheets:
-                if s.exit is _Edge.COVERING:
-                    sheet = s
-                    break
+            sheet = next((s for s in self.sheets if s.exit is _Edge.COVERING), None)
         if sheet is None:
             self._jam("exit", None)
             return
@@ -557,11 +540,7 @@ class Engine(ActiveObject):
                 return
 
     def _on_late(self, sheet: int, edge: str, **_: Any) -> None:
-        late = None
-        for s in self.sheets:
-            if s.number == sheet:
-                late = s
-                break
+        late = next((s for s in self.sheets if s.number == sheet), None)
         if late is None:
             return
         if edge == "feed_lead":

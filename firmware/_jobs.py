@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from boards import JOB_FILE_LIMIT_BYTES, InputFileError, read_input_file
 from hal import IoHandle, IoState
 
 LINES_PER_PAGE = 66
@@ -85,12 +86,13 @@ def pages_from_text(text: str) -> tuple[float, ...]:
 
 
 def read_job_file(path: str | Path) -> tuple[float, ...]:
-    """Pages of a text job file. Raises JobFileError."""
+    """Pages of a text job file: a regular file of at most 16 MiB
+    (`boards.JOB_FILE_LIMIT_BYTES`). Raises JobFileError."""
     p = Path(path)
     try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise JobFileError(f"{p}: cannot read job file: {e.strerror}") from None
+        data = read_input_file(p, JOB_FILE_LIMIT_BYTES, "job file")
+    except InputFileError as e:
+        raise JobFileError(str(e)) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -12,7 +12,7 @@ spooler for work.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from firmware._cover import CoverInterlock, safety_cut
@@ -31,6 +31,7 @@ from hal import (
     Board,
     DigitalInput,
     IrqEvent,
+    Isr,
     LinkChange,
     ResetCause,
     WindowCrossing,
@@ -99,7 +100,7 @@ class Firmware:
         def button_isr(e: IrqEvent) -> None:
             panel.post("button", name=e.name, level=bool(e.value))
 
-        def window_isr(target: ActiveObject) -> object:
+        def window_isr(target: ActiveObject) -> Isr:
             def isr(e: IrqEvent) -> None:
                 crossing = e.value
                 assert isinstance(crossing, WindowCrossing)
@@ -126,8 +127,8 @@ class Firmware:
         irq.attach("button_cancel", button_isr)
         irq.attach("button_continue", button_isr)
         irq.attach("cover_open", self.cover.isr)
-        irq.attach("toner", window_isr(self.toner))  # type: ignore[arg-type]
-        irq.attach("fuser", window_isr(self.fuser))  # type: ignore[arg-type]
+        irq.attach("toner", window_isr(self.toner))
+        irq.attach("fuser", window_isr(self.fuser))
         irq.attach("link", link_isr)
 
     def boot(self) -> None:
@@ -215,6 +216,16 @@ class Printer:
             raise ValueError(f"coverage_pct must be within [0, 100], got {coverage_pct}")
         return self._add(name or f"{pages} pages at {coverage_pct:g}%",
                          (float(coverage_pct),) * pages)
+
+    def submit_pages(self, page_coverage_pct: Sequence[float], name: str) -> Job:
+        """Queue a job of one page per coverage, in order (a document measured page by
+        page, e.g. by the network task). Raises ValueError as :meth:`submit` does."""
+        coverage = tuple(float(c) for c in page_coverage_pct)
+        if not coverage:
+            raise ValueError("a job needs at least one page, got 0")
+        if not all(0.0 <= c <= 100.0 for c in coverage):
+            raise ValueError("every page's coverage_pct must be within [0, 100]")
+        return self._add(name, coverage)
 
     def submit_text(self, text: str, name: str = "text") -> Job:
         return self._add(name, pages_from_text(text))

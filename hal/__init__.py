@@ -3,7 +3,8 @@ contract. ``hal`` knows nothing of the printer's logic or of physics.
 
 Layers meet here:
 
-* :class:`Scheduler` — the one event loop of a process (virtual or wall clock).
+* :class:`Scheduler` — the one event loop of a process, on a :class:`Clock` (virtual,
+  wall, or :class:`SelectorClock`: wall time that also watches file descriptors).
 * :class:`InterruptController` — how a board reaches the firmware (ISRs are upcalls).
 * :class:`IoHandle` — what a board hands back for work that takes time.
 * :class:`Board` — the contract every board fulfils (emulated or serial-attached).
@@ -16,9 +17,11 @@ from hal._board import (
     DISPLAY_ROWS,
     AnalogChannel,
     Board,
+    BoardBase,
     Crossing,
     DigitalInput,
     ImagePage,
+    ImagingListener,
     LinkChange,
     Output,
     ResetCause,
@@ -28,8 +31,7 @@ from hal._board import (
 from hal._clock import Clock, VirtualClock, WallClock
 from hal._faults import Button, FaultInjector, JamPoint
 from hal._io import IoError, IoEvent, IoHandle, IoState
-from hal._irq import InterruptController, IrqLineSpec
-from hal._irq_event import IrqEvent, Isr, UnknownIrqLine
+from hal._irq import InterruptController, IrqEvent, IrqLineSpec, Isr, UnknownIrqLine
 from hal._scheduler import (
     PRIORITY_IRQ,
     PRIORITY_LATE,
@@ -39,6 +41,7 @@ from hal._scheduler import (
     timer_cancelled,
     timer_when_ns,
 )
+from hal._selector_clock import SelectorClock
 
 __all__ = [
     "ANALOG_IRQ_LINE",
@@ -49,6 +52,7 @@ __all__ = [
     "PRIORITY_NORMAL",
     "AnalogChannel",
     "Board",
+    "BoardBase",
     "BoardConfig",
     "Button",
     "Clock",
@@ -56,6 +60,7 @@ __all__ = [
     "DigitalInput",
     "FaultInjector",
     "ImagePage",
+    "ImagingListener",
     "InterruptController",
     "IoError",
     "IoEvent",
@@ -70,6 +75,7 @@ __all__ = [
     "ResetCause",
     "ResetHandler",
     "Scheduler",
+    "SelectorClock",
     "Timer",
     "UnknownIrqLine",
     "VirtualClock",

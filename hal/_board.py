@@ -21,13 +21,15 @@ Interrupts (lines named by the board file, see ``boards``):
 
 Outputs are set and forgotten; a board applies them in the order given. Imaging is an
 asynchronous request (:meth:`Board.submit`) completed when the sheet under the drum has
-been imaged. A watchdog not kicked within the board's timeout resets the board: outputs
-off, ISRs detached, requests failed, then the reset handler runs (the firmware boots
-again and sees :attr:`Board.reset_cause`).
+been imaged; an observer (a tracer, say) sees every request through
+:meth:`Board.add_imaging_listener`. A watchdog not kicked within the board's timeout
+resets the board: outputs off, ISRs detached, requests failed, then the reset handler
+runs (the firmware boots again and sees :attr:`Board.reset_cause`).
 """
 
 from __future__ import annotations
 
+import abc
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,6 +116,10 @@ DISPLAY_ROWS = 2
 
 ResetHandler = Callable[[ResetCause], None]
 
+ImagingListener = Callable[[ImagePage, IoHandle], None]
+"""``listener(page, handle)``: told of each imaging request as :meth:`Board.submit`
+returns its handle (follow the request through ``handle.on_event`` / ``on_done``)."""
+
 
 @runtime_checkable
 class Board(Protocol):
@@ -174,8 +180,53 @@ class Board(Protocol):
         leaves the drum, or fails (laser off, motor stopped for good, board reset)."""
         ...
 
+    def add_imaging_listener(self, listener: ImagingListener) -> None:
+        """Call ``listener(page, handle)`` for every :meth:`submit` from now on, after the
+        board has taken the request and before ``submit`` returns. Listeners are told in
+        the order they were added; one added twice is told twice."""
+        ...
+
+    def remove_imaging_listener(self, listener: ImagingListener) -> None:
+        """Stop telling ``listener`` (once, if it was added twice). ValueError if it
+        was never added."""
+        ...
+
     def kick_watchdog(self) -> None: ...
 
     def set_reset_handler(self, handler: ResetHandler) -> None:
         """``handler(cause)`` runs after every reset of the board (the reboot)."""
         ...
+
+
+class BoardBase(abc.ABC):
+    """What every board shares: :meth:`submit` and its imaging listeners.
+
+    A board subclasses this and takes the request in :meth:`_submit`; ``submit`` then
+    tells the listeners, so no board can forget to. Nothing here needs an ``__init__``
+    (the listeners start as the class's empty tuple), so a subclass has none to chain.
+    """
+
+    _imaging_listeners: tuple[ImagingListener, ...] = ()
+    """Replaced, never changed in place: a listener removed while the listeners are
+    being told does not disturb the telling."""
+
+    def submit(self, page: ImagePage) -> IoHandle:
+        """See :meth:`Board.submit`."""
+        handle = self._submit(page)
+        for listener in self._imaging_listeners:
+            listener(page, handle)
+        return handle
+
+    @abc.abstractmethod
+    def _submit(self, page: ImagePage) -> IoHandle:
+        """Take the imaging request (the board's own part of :meth:`Board.submit`)."""
+
+    def add_imaging_listener(self, listener: ImagingListener) -> None:
+        """See :meth:`Board.add_imaging_listener`."""
+        self._imaging_listeners = (*self._imaging_listeners, listener)
+
+    def remove_imaging_listener(self, listener: ImagingListener) -> None:
+        """See :meth:`Board.remove_imaging_listener`."""
+        listeners = list(self._imaging_listeners)
+        listeners.remove(listener)
+        self._imaging_listeners = tuple(listeners)

@@ -23,11 +23,11 @@ Contract
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from hal._irq_event import IrqEvent, IrqListener, Isr, UnknownIrqLine
 from hal._scheduler import PRIORITY_IRQ, Scheduler
 
 
@@ -40,7 +40,28 @@ class IrqLineSpec:
     priority: int
 
 
-_new_event = tuple.__new__
+class IrqEvent(NamedTuple):
+    """One raise of a line: what an ISR receives. ``value`` is what the board attached:
+    an edge's new level, a comparator crossing, ...
+
+    Immutable; a named tuple rather than a frozen dataclass because one is made per
+    interrupt and a frozen dataclass costs twice as much to build.
+    """
+
+    line: int
+    name: str
+    t_ns: int
+    value: object = None
+
+
+Isr = Callable[[IrqEvent], None]
+IrqListener = Callable[[str, IrqEvent], None]
+"""Called with ``("raise", event)`` when a line is raised and ``("isr", event)`` just
+before its ISR runs (``("spurious", event)`` when none is attached)."""
+
+
+class UnknownIrqLine(KeyError):
+    """A line number or name the board file does not declare (a firmware bug)."""
 
 
 @dataclass(slots=True)
@@ -57,22 +78,17 @@ class InterruptController:
 
     def __init__(self, scheduler: Scheduler, lines: Iterable[IrqLineSpec]) -> None:
         self._scheduler = scheduler
-        self._lines: dict[int, _Line] = {}
-        self._by_name: dict[str, int] = {}
-        for spec in lines:
-            if spec.number in self._lines or spec.name in self._by_name:
-                raise ValueError(f"duplicate interrupt line {spec.number} / {spec.name!r}")
-            self._lines[spec.number] = _Line(spec)
-            self._by_name[spec.name] = spec.number
+        self._lines: list[_Line] = []
         self._by_key: dict[int | str, _Line] = {}
-        for number, ln in self._lines.items():
-            self._by_key[number] = ln
-            self._by_key[ln.spec.name] = ln
-        """Every line by its number and by its name: one look-up on the raise path."""
+        """Every line by its number and by its name."""
+        for spec in lines:
+            if spec.number in self._by_key or spec.name in self._by_key:
+                raise ValueError(f"duplicate interrupt line {spec.number} / {spec.name!r}")
+            ln = _Line(spec)
+            self._lines.append(ln)
+            self._by_key[spec.number] = self._by_key[spec.name] = ln
         # Dispatch order: priority high first, then line number low first (stable).
-        self._order = sorted(
-            self._lines.values(), key=lambda ln: (-ln.spec.priority, ln.spec.number)
-        )
+        self._order = sorted(self._lines, key=lambda ln: (-ln.spec.priority, ln.spec.number))
         self._mask_depth = 0
         self._mask_epoch = 0
         """Bumped by reset(): a masked() block opened before a reset must not unmask."""
@@ -89,7 +105,7 @@ class InterruptController:
 
     @property
     def lines(self) -> list[IrqLineSpec]:
-        return [ln.spec for ln in self._lines.values()]
+        return [ln.spec for ln in self._lines]
 
     def attach(self, line: int | str, isr: Isr) -> None:
         """Register ``isr`` for ``line``, replacing any ISR already there."""
@@ -133,7 +149,7 @@ class InterruptController:
     def reset(self) -> None:
         """Back to the state after power-on: ISRs detached, lines enabled, nothing
         pending (what a board reset does; listeners stay)."""
-        for ln in self._lines.values():
+        for ln in self._lines:
             ln.isr = None
             ln.enabled = True
             ln.pending.clear()
@@ -151,28 +167,19 @@ class InterruptController:
 
     def raise_line(self, line: int | str, value: object = None) -> None:
         """Latch a raise of ``line`` with ``value`` and arrange its delivery."""
-        ln = self._by_key.get(line)
-        if ln is None:
-            ln = self._get(line)
-        spec = ln.spec
-        # IrqEvent(...) without the named tuple's own __new__, a Python function: the
-        # same tuple, one frame less on every interrupt.
-        event = _new_event(IrqEvent, (spec.number, spec.name, self._scheduler.now_ns, value))
+        ln = self._get(line)
+        event = IrqEvent(ln.spec.number, ln.spec.name, self._scheduler.now_ns, value)
         ln.pending.append(event)
         self._pending_count += 1
-        if self._listeners:
-            for listener in self._listeners:
-                listener("raise", event)
-        if not self._dispatch_scheduled and self._mask_depth == 0:
-            self._dispatch_scheduled = True
-            self._scheduler.call_later(0, self._dispatch, PRIORITY_IRQ)
+        for listener in self._listeners:
+            listener("raise", event)
+        self._schedule_dispatch()
 
     # -- delivery ---------------------------------------------------------------
 
     def _get(self, line: int | str) -> _Line:
         try:
-            number = self._by_name[line] if isinstance(line, str) else line
-            return self._lines[number]
+            return self._by_key[line]
         except KeyError:
             raise UnknownIrqLine(f"no interrupt line {line!r} on this board") from None
 
@@ -191,28 +198,21 @@ class InterruptController:
         """Deliver pending raises, highest priority first, one at a time, until none
         is deliverable. An ISR that raises a higher line sees it delivered next."""
         self._dispatch_scheduled = False
-        order = self._order
-        listeners = self._listeners
-        while self._mask_depth == 0:
-            if not self._pending_count:
-                return
-            for ln in order:
-                if ln.pending and ln.enabled:
-                    break
-            else:
+        while self._mask_depth == 0 and self._pending_count:
+            ln = self._next_deliverable()
+            if ln is None:
                 return
             event = ln.pending.popleft()
             self._pending_count -= 1
             isr = ln.isr
             if isr is None:
                 self.spurious += 1
-                for listener in listeners:
+                for listener in self._listeners:
                     listener("spurious", event)
                 continue
             ln.delivered += 1
-            if listeners:
-                for listener in listeners:
-                    listener("isr", event)
+            for listener in self._listeners:
+                listener("isr", event)
             try:
                 isr(event)
             except BaseException:

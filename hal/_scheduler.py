@@ -1,4 +1,4 @@
-"""The one scheduler that drives a process: integer nanoseconds, a heap, two clocks.
+"""The one scheduler that drives a process: integer nanoseconds, a heap, and a clock.
 
 Contract
 --------
@@ -7,24 +7,23 @@ Contract
   same instant (interrupt dispatch uses :data:`PRIORITY_IRQ`, ordinary events
   :data:`PRIORITY_NORMAL`; priorities are 0..63), and entries of the same time and
   priority in the order they were scheduled (``seq``). That order is the whole of the
-  determinism guarantee. Something scheduled for the current instant at a *lower*
-  priority value than the one running preempts the rest of the running batch.
+  determinism guarantee: something scheduled for the current instant at a *lower*
+  priority value than the one running runs next, before the rest of the instant.
 * :meth:`Scheduler.call_at` and :meth:`Scheduler.call_later` return a :class:`Timer`;
   :meth:`Scheduler.cancel` is O(1) (lazy deletion: the entry stays queued with its
   callback cleared and is skipped when it comes up). A cancelled timer neither runs nor
   moves the clock: time goes only to instants where something runs.
-
-How: each entry is ``[key, seq, callback]`` with ``key = t_ns << 6 | priority`` (one
-integer compare orders time and priority). An entry scheduled with the same key as the
-last one pushed, while that one still waits, rides along on it as a follower instead of
-taking a heap operation of its own: many events at one instant — a thousand processes
-ticking together, a burst of interrupts — cost one push and one pop for the lot.
 * Another thread enters only through :meth:`Scheduler.post_threadsafe`. Posted
   callbacks are drained in bounded passes (the callbacks present when a pass starts;
   anything they post waits for the next pass) so a chatty thread cannot starve timers.
-* Two clocks (:mod:`hal._clock`): :class:`VirtualClock` (jump to the next event,
-  optionally tied to wall time by a ratio) and :class:`WallClock` (sleep until the next
-  event or until another thread posts one).
+* The clock (:mod:`hal._clock`) says how time relates to the wall and does the waiting:
+  :class:`VirtualClock` (jump to the next event, optionally tied to wall time by a
+  ratio) or :class:`WallClock` (sleep until the next event or until another thread
+  posts one). The scheduler owns everything else: the heap, the entry queue, and the
+  instant of virtual time.
+
+How: each entry is a list ``[key, seq, callback]`` with ``key = t_ns << 6 | priority``,
+so that one integer compare orders time and priority.
 
 Callbacks run on the thread that called ``run*``; they must not block. An exception in
 a callback propagates out of ``run*`` (it is a bug, not a printer fault); the scheduler
@@ -38,7 +37,7 @@ from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Any, Final, TypeAlias
 
-from hal._clock import Clock, VirtualClock, WallClock
+from hal._clock import Callback, Clock, VirtualClock, WallClock
 
 PRIORITY_IRQ: Final = 0
 """Interrupt dispatch: runs before ordinary events of the same instant."""
@@ -48,14 +47,13 @@ PRIORITY_LATE: Final = 20
 """Observers that must see an instant after everything else has run in it."""
 
 _KEY, _SEQ, _CALLBACK = range(3)
-_PRIORITY_BITS = 6
-_PRIORITY_LIMIT = 1 << _PRIORITY_BITS
-
-Callback = Callable[[], object]
+_PRIORITY_BITS: Final = 6
+_PRIORITY_LIMIT: Final = 1 << _PRIORITY_BITS
+_FOREVER_NS: Final = 1 << 62
 
 
 Timer: TypeAlias = "list[Any]"
-"""A scheduled callback: the queued entry itself, ``[key, seq, callback, *followers]``.
+"""A scheduled callback: the queued entry itself, ``[key, seq, callback]``.
 
 Handing out the entry (not a wrapper object) keeps scheduling at the cost of one list;
 cancel it with :meth:`Scheduler.cancel`, read it with :func:`timer_when_ns` and
@@ -72,17 +70,8 @@ def timer_cancelled(timer: Timer) -> bool:
     return timer[_CALLBACK] is None
 
 
-def _bad_schedule(delay_ns: int, priority: int) -> str:
-    if delay_ns < 0:
-        return f"delay_ns must be >= 0, got {delay_ns}"
-    return f"priority must be within [0, {_PRIORITY_LIMIT}), got {priority}"
-
-
 def _nothing() -> None:
     return None
-
-
-_FOREVER_NS: Final = 1 << 62
 
 
 class Scheduler:
@@ -90,15 +79,14 @@ class Scheduler:
 
     def __init__(self, clock: Clock | None = None) -> None:
         self.clock: Clock = clock if clock is not None else VirtualClock()
+        self._wall_clock = self.clock if isinstance(self.clock, WallClock) else None
+        """The clock, when it tells the time; ``None`` when time is virtual (ours)."""
         self._heap: list[Timer] = []
         self._seq = 0
-        self._tail: Timer = [-1, 0, None]
-        """The entry pushed last: a new entry with its key joins it as a follower."""
         self._now_ns = 0
+        """Virtual time; on a wall clock, the clock's time when it was last read."""
         self._entry_queue: deque[Callback] = deque()
-        self._wakeup = self.clock.new_wakeup()
         self._stopping = False
-        self._wall = isinstance(self.clock, WallClock)
         self.events_run = 0
         """Callbacks run so far (cancelled timers excluded): the benchmarks' unit."""
 
@@ -106,11 +94,13 @@ class Scheduler:
 
     @property
     def now_ns(self) -> int:
-        return self.clock.now_ns(self) if self._wall else self._now_ns
+        wall = self._wall_clock
+        return self._now_ns if wall is None else wall.now_ns()
 
     @property
     def is_virtual(self) -> bool:
-        return isinstance(self.clock, VirtualClock)
+        """Whether time is the scheduler's own, moved only by jumping to events."""
+        return self._wall_clock is None
 
     # -- scheduling ----------------------------------------------------------------
 
@@ -118,29 +108,21 @@ class Scheduler:
         self, t_ns: int, callback: Callback, priority: int = PRIORITY_NORMAL
     ) -> Timer:
         """Run ``callback()`` at ``t_ns`` (clamped to now: the past cannot be scheduled)."""
-        now = self.clock.now_ns(self) if self._wall else self._now_ns
-        return self.call_later(t_ns - now if t_ns > now else 0, callback, priority)
+        return self.call_later(max(t_ns - self.now_ns, 0), callback, priority)
 
     def call_later(
         self, delay_ns: int, callback: Callback, priority: int = PRIORITY_NORMAL
     ) -> Timer:
         """Run ``callback()`` ``delay_ns`` from now. ``delay_ns`` must be >= 0."""
-        # The hottest function of the project: kept flat on purpose, and with literals,
-        # not the module's names (a global lookup costs as much as the shift).
-        if delay_ns < 0 or priority & -64:  # -_PRIORITY_LIMIT: priority outside [0, 64)
-            raise ValueError(_bad_schedule(delay_ns, priority))
-        t_ns = (self.clock.now_ns(self) if self._wall else self._now_ns) + delay_ns
-        key = t_ns << 6 | priority  # _PRIORITY_BITS
-        seq = self._seq = self._seq + 1
-        timer: Timer = [key, seq, callback]
-        # Ride on the last entry pushed if it has this key. Only for a future instant:
-        # every entry already taken off the heap is at or before now.
-        tail = self._tail
-        if delay_ns and key == tail[0]:
-            tail.append(timer)
-        else:
-            heappush(self._heap, timer)
-            self._tail = timer
+        if delay_ns < 0:
+            raise ValueError(f"delay_ns must be >= 0, got {delay_ns}")
+        if not 0 <= priority < _PRIORITY_LIMIT:
+            raise ValueError(f"priority must be within [0, {_PRIORITY_LIMIT}), got {priority}")
+        wall = self._wall_clock
+        t_ns = (self._now_ns if wall is None else wall.now_ns()) + delay_ns
+        self._seq += 1
+        timer: Timer = [t_ns << _PRIORITY_BITS | priority, self._seq, callback]
+        heappush(self._heap, timer)
         return timer
 
     def call_soon(self, callback: Callback, priority: int = PRIORITY_NORMAL) -> Timer:
@@ -155,37 +137,31 @@ class Scheduler:
     def cancel_where(self, predicate: Callable[[Callback], bool]) -> int:
         """Cancel every queued timer whose callback ``predicate`` accepts; returns how
         many. O(n) in the queued entries: for rare sweeps (an owner going away), so the
-        owner need not track each of its timers. Entries of the batch running at this
-        instant have already left the queue and are not seen."""
+        owner need not track each of its timers."""
         cancelled = 0
-        for entry in self._heap:
-            for timer in (entry, *entry[_CALLBACK + 1:]):
-                callback = timer[_CALLBACK]
-                if callback is not None and predicate(callback):
-                    timer[_CALLBACK] = None
-                    cancelled += 1
+        for timer in self._heap:
+            callback = timer[_CALLBACK]
+            if callback is not None and predicate(callback):
+                timer[_CALLBACK] = None
+                cancelled += 1
         return cancelled
 
     def post_threadsafe(self, callback: Callback) -> None:
         """Hand ``callback`` to the scheduler's thread from any thread; wakes a sleeping
-        wall clock at once. Posted callbacks run in the order they were posted."""
+        clock at once. Posted callbacks run in the order they were posted."""
         self._entry_queue.append(callback)
-        self._wakeup.set()
+        self.clock.wake()
 
     def pending(self) -> int:
         """Scheduled entries not yet run, cancelled ones included (lazy deletion)."""
-        return sum(len(entry) - _CALLBACK for entry in self._heap)
+        return len(self._heap)
 
     def next_event_ns(self) -> int | None:
         """The instant of the next live timer, or ``None`` when nothing is scheduled."""
         heap = self._heap
-        while heap:
-            head = heap[0]
-            if head[_CALLBACK] is not None or any(
-                    f[_CALLBACK] is not None for f in head[_CALLBACK + 1:]):
-                return int(head[_KEY]) >> _PRIORITY_BITS
+        while heap and heap[0][_CALLBACK] is None:
             heappop(heap)
-        return None
+        return timer_when_ns(heap[0]) if heap else None
 
     # -- running -------------------------------------------------------------------
 
@@ -239,52 +215,22 @@ class Scheduler:
         finally:
             # Virtual time that ran out at a deadline has reached it, even with no event
             # there; a stopped run stays where it stopped.
-            if self._wall:
-                self._now_ns = clock.now_ns(self)
+            if self._wall_clock is not None:
+                self._now_ns = self._wall_clock.now_ns()
             elif returned and deadline_ns is not None and not reached and not self._stopping:
                 self._now_ns = max(self._now_ns, deadline_ns)
-
-    def _run_group(self, head: Timer, now_ns: int,
-                   predicate: Callable[[], bool] | None) -> tuple[int, bool]:
-        """Run an entry and its followers in order, the clock at ``now_ns`` from the
-        first one that is not cancelled on. Yields back to the loop — the rest pushed
-        back ahead of anything scheduled since — when posted work or a more urgent entry
-        for this instant appears, or the predicate holds. Returns (callbacks run,
-        predicate held)."""
-        heap = self._heap
-        entry_queue = self._entry_queue
-        key = head[_KEY]
-        group = [head, *head[_CALLBACK + 1:]]
-        del head[_CALLBACK + 1:]
-        count = 0
-        size = len(group)
-        i = 0
-        while i < size:
-            callback = group[i][_CALLBACK]
-            i += 1
-            if callback is None:
-                continue
-            if not count:
-                self._now_ns = now_ns
-            count += 1
-            callback()
-            reached = predicate is not None and predicate()
-            if reached or entry_queue or (heap and heap[0][_KEY] < key):
-                if i < size:
-                    rest = group[i]
-                    rest.extend(group[i + 1:])
-                    heappush(heap, rest)  # its seq is older than anything pushed since
-                return count, reached
-        return count, False
 
     def _run_virtual(
         self, predicate: Callable[[], bool] | None, deadline_ns: int | None
     ) -> bool:
-        """The hot loop: jump from entry to entry, no call into the clock at all."""
+        """The hot loop: jump from entry to entry, no call into the clock at all (a loop
+        of its own, not :meth:`_run_clocked`'s: 5% of a page's cost in the firmware
+        benchmark)."""
         heap = self._heap
         entry_queue = self._entry_queue
-        deadline_key = (_FOREVER_NS if deadline_ns is None else deadline_ns) << _PRIORITY_BITS
-        deadline_key |= _PRIORITY_LIMIT - 1
+        # The last key of the deadline's instant: one compare per entry.
+        last_key = (_FOREVER_NS if deadline_ns is None else deadline_ns) << _PRIORITY_BITS
+        last_key |= _PRIORITY_LIMIT - 1
         count = 0
         try:
             while True:
@@ -302,21 +248,12 @@ class Scheduler:
                     if entry_queue:
                         continue
                     return False
-                entry = heappop(heap)
-                key = entry[0]
-                if key > deadline_key:
-                    heappush(heap, entry)
+                if heap[0][_KEY] > last_key:
                     return False
-                if len(entry) > 3:
-                    ran, reached = self._run_group(entry, key >> 6, predicate)
-                    count += ran
-                    if reached:
-                        return True
-                    continue
-                callback = entry[2]
+                key, _, callback = heappop(heap)
                 if callback is None:
                     continue  # cancelled: it does not move time either
-                self._now_ns = key >> 6  # _PRIORITY_BITS
+                self._now_ns = key >> _PRIORITY_BITS
                 count += 1
                 callback()
                 if predicate is not None and predicate():
@@ -327,47 +264,45 @@ class Scheduler:
     def _run_clocked(
         self, predicate: Callable[[], bool] | None, deadline_ns: int | None
     ) -> bool:
-        """The loop for clocks that wait: wall time, or virtual time tied to it."""
+        """The loop for clocks that wait: wall time, or virtual time tied to it. Every
+        wait is the clock's; whatever ends it (time, a post, a readable descriptor), the
+        loop looks again at the queue and the heap."""
         heap = self._heap
+        entry_queue = self._entry_queue
         clock = self.clock
-        wall = self._wall
+        wall = self._wall_clock
         while not self._stopping:
-            if self._entry_queue:
-                if wall:
-                    self._now_ns = clock.now_ns(self)
+            if entry_queue:
+                if wall is not None:
+                    self._now_ns = wall.now_ns()
                 self._drain_entry_queue()
                 if predicate is not None and predicate():
                     return True
                 if self._stopping:
                     return False
-            if not heap:
-                if self._entry_queue:
-                    continue
-                if deadline_ns is not None and wall and clock.now_ns(self) >= deadline_ns:
-                    return False
-                if not clock.idle(self, deadline_ns):
-                    return False
-                continue
-            entry = heap[0]
-            if entry[_CALLBACK] is None and len(entry) == _CALLBACK + 1:
+            while heap and heap[0][_CALLBACK] is None:
                 heappop(heap)  # cancelled: nothing to wait for
+            now_ns = self._now_ns if wall is None else wall.now_ns()
+            t_ns = timer_when_ns(heap[0]) if heap else None
+            if t_ns is not None and (deadline_ns is None or t_ns <= deadline_ns):
+                wait_s = clock.wait_s(now_ns, t_ns)
+                if wait_s is None:  # due
+                    callback = heappop(heap)[_CALLBACK]
+                    self._now_ns = t_ns if wall is None else now_ns
+                    self.events_run += 1
+                    callback()
+                    if predicate is not None and predicate():
+                        return True
+                    continue
+            elif entry_queue:
                 continue
-            t_ns = entry[_KEY] >> _PRIORITY_BITS
-            if deadline_ns is not None and t_ns > deadline_ns:
-                if not wall:
-                    return False
-                # Wall time: sleep until the deadline (posted work may still arrive).
-                if clock.advance(self, deadline_ns) and not self._entry_queue:
-                    return False
-                continue
-            if not clock.advance(self, t_ns):
-                continue  # woken early by another thread: drain its work first
-            if not heap or heap[0] is not entry:
-                continue
-            heappop(heap)
-            ran, reached = self._run_group(entry, clock.now_ns(self) if wall else t_ns,
-                                           predicate)
-            self.events_run += ran
-            if reached:
-                return True
+            elif wall is None:
+                return False  # virtual time: nothing left to run, nothing can come
+            elif deadline_ns is None:
+                wait_s = None  # until another thread posts
+            else:
+                wait_s = clock.wait_s(now_ns, deadline_ns)
+                if wait_s is None:
+                    return False  # the deadline has passed
+            entry_queue.extend(clock.wait(wait_s))
         return False

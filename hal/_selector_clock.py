@@ -1,29 +1,31 @@
 """A wall clock that is also an event loop: timers, posted work and readable file
 descriptors, all on the scheduler's one thread.
 
-:class:`SelectorClock` is a :class:`~hal._clock.WallClock` whose waits are one
+:class:`SelectorClock` is a :class:`~hal._clock.WallClock` whose wait is one
 ``select(2)`` on the file descriptors it watches plus a wake-up descriptor. A descriptor
-that becomes readable has its handler run on the scheduler's thread, in the scheduler's
-own entry queue (the same bounded passes as :meth:`Scheduler.post_threadsafe`), so the
+that becomes readable has its handler returned by the wait, and the scheduler runs it on
+its thread in its own pass of posted work (the same bounded passes as
+:meth:`Scheduler.post_threadsafe <hal._scheduler.Scheduler.post_threadsafe>`), so the
 code that reads a port and the code that answers what it read run on one thread with no
 hand-off between them: the shape of a microcontroller's superloop, or of asyncio. The
-virtual serial device (``printer-emu serve``) runs on it; a host's
-:class:`~hal.serial._board.SerialBoard` keeps its reader thread and a plain wall clock.
+virtual serial device (``printer-emu serve``) runs on it; a host's serial board keeps
+its reader thread and a plain wall clock.
 
 Contract
 --------
 * :meth:`SelectorClock.watch` ``(fd, on_readable)``: from then on, whenever ``fd`` is
   readable the scheduler runs ``on_readable()`` on its thread — at once if it sleeps,
-  and at least every :data:`BUSY_POLL_NS` of wall time while due timers keep it busy.
+  and at least every :data:`BUSY_POLL_NS` of wall time while due timers keep it busy
+  (:meth:`~SelectorClock.wait_s` asks for a zero-second wait that often).
   The handler must consume what made the descriptor readable (read it, accept it, or
   :meth:`~SelectorClock.unwatch` it), or it is run again straight away.
   :meth:`~SelectorClock.unwatch` stops that; a descriptor must be unwatched before it is
   closed. Both are for the scheduler's thread (or before its run starts): the selector
   is not shared between threads.
-* :meth:`Scheduler.post_threadsafe` from any other thread still wakes the wait at once
-  (a write to an ``eventfd``, or a pipe where there is none); posted work and readable
-  descriptors run in the order the wait saw them, both before due timers, in bounded
-  passes.
+* :meth:`~SelectorClock.wake` (what :meth:`Scheduler.post_threadsafe` calls) from any
+  other thread still ends the wait at once (a write to an ``eventfd``, or a pipe where
+  there is none); posted work and readable descriptors run in the order the wait saw
+  them, both before due timers, in bounded passes.
 * Time is :class:`~hal._clock.WallClock`'s: ``time.monotonic_ns()`` from the moment
   the clock was made; waits use ``select(2)``, whose timeout has microsecond resolution
   (``epoll_wait`` rounds to milliseconds, too coarse for the device's timers).
@@ -38,12 +40,11 @@ import contextlib
 import os
 import select
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Final
 
-from hal._clock import WallClock, _Wakeup
-from hal._scheduler import Scheduler
+from hal._clock import Callback, WallClock
 
 BUSY_POLL_NS: Final = 200_000
 """While due timers keep the scheduler from waiting, the descriptors are still looked at
@@ -54,20 +55,19 @@ _EVENTFD_ONE: Final = (1).to_bytes(8, sys.byteorder)
 _DRAIN_BYTES: Final = 4096
 
 
-class _FdWakeup(_Wakeup):
-    """:class:`~hal._clock._Wakeup`'s interface on a file descriptor that
-    ``select(2)`` can wait on beside others: ``set`` makes :attr:`fd` readable, the wait
-    sees it, ``clear`` drains it.
+class _FdWakeup:
+    """A wake-up on a file descriptor that ``select(2)`` can wait on beside others:
+    ``set`` makes :attr:`fd` readable, the wait sees it, ``clear`` drains it.
 
     ``set`` writes only when not set already (one syscall per wake, however many posts).
     ``clear`` drains before it clears the flag: a ``set`` racing it either lands before
     the drain (its work was queued before, and the scheduler looks at the queue after
-    ``clear``) or after the flag is cleared (and writes again), so a wake is never lost.
+    the wait) or after the flag is cleared (and writes again), so a wake is never lost.
     """
 
     __slots__ = ("_flag", "_write_fd", "fd")
 
-    def __init__(self) -> None:  # no lock: super().__init__ is not called on purpose
+    def __init__(self) -> None:
         eventfd = getattr(os, "eventfd", None)
         if eventfd is not None:
             self.fd: int = eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
@@ -84,18 +84,6 @@ class _FdWakeup(_Wakeup):
             # BlockingIOError: the pipe is full, so readable already; OSError: closed.
             with contextlib.suppress(OSError):
                 os.write(self._write_fd, _EVENTFD_ONE)
-
-    def is_set(self) -> bool:
-        return self._flag
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait until set or ``timeout`` seconds (``None``: for ever); ``True`` if set
-        (and then no longer set)."""
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        if ready:
-            self.clear()
-            return True
-        return False
 
     def clear(self) -> None:
         with contextlib.suppress(OSError):  # BlockingIOError: nothing was written
@@ -125,9 +113,6 @@ class SelectorClock(WallClock):
         """What ``select`` waits on: the wake-up descriptor first, then the watched."""
         self._last_poll_ns = 0
 
-    def new_wakeup(self) -> _Wakeup:
-        return self._wakeup
-
     # -- descriptors (the scheduler's thread) ----------------------------------------
 
     def watch(self, fd: int, on_readable: Callable[[], object]) -> None:
@@ -153,42 +138,33 @@ class SelectorClock(WallClock):
         del self._fds[1:]
         self._wakeup.close()
 
-    # -- the Clock protocol ------------------------------------------------------------
+    # -- the Clock contract ------------------------------------------------------------
 
-    def advance(self, scheduler: Scheduler, t_ns: int) -> bool:
-        now_ns = self.now_ns(scheduler)
-        if t_ns > now_ns:
-            return not self._poll(scheduler, (t_ns - now_ns) / 1e9)
-        if now_ns - self._last_poll_ns >= BUSY_POLL_NS:
-            return not self._poll(scheduler, 0.0)
-        return True
+    def wait_s(self, now_ns: int, until_ns: int) -> float | None:
+        if until_ns > now_ns:
+            return (until_ns - now_ns) / 1e9
+        # Due: run it, unless the descriptors have waited a whole busy-poll period.
+        return 0.0 if now_ns - self._last_poll_ns >= BUSY_POLL_NS else None
 
-    def idle(self, scheduler: Scheduler, deadline_ns: int | None) -> bool:
-        timeout_s = None
-        if deadline_ns is not None:
-            timeout_s = max(0.0, (deadline_ns - self.now_ns(scheduler)) / 1e9)
-        self._poll(scheduler, timeout_s)
-        return True
-
-    def _poll(self, scheduler: Scheduler, timeout_s: float | None) -> bool:
+    def wait(self, timeout_s: float | None) -> Sequence[Callback]:
         """Wait up to ``timeout_s`` (``None``: for ever) for a watched descriptor or a
-        post; queue the handlers of the readable ones. ``True`` if anything came."""
-        fds = self._fds
+        wake-up; return a call of the handler of each readable descriptor."""
         try:
-            ready, _, _ = select.select(fds, (), (), timeout_s)
+            ready, _, _ = select.select(self._fds, (), (), timeout_s)
         except InterruptedError:  # pragma: no cover - Python retries EINTR itself
             ready = []
-        self._last_poll_ns = self.now_ns(scheduler)
-        if not ready:
-            return False
+        self._last_poll_ns = self.now_ns()
         wakeup_fd = self._wakeup.fd
-        queue = scheduler._entry_queue
+        handlers: list[Callback] = []
         for fd in ready:
             if fd == wakeup_fd:
-                self._wakeup.clear()  # what was posted is in the queue already
+                self._wakeup.clear()  # what was posted is in the scheduler's queue
             else:
-                queue.append(partial(self._dispatch, fd))
-        return True
+                handlers.append(partial(self._dispatch, fd))
+        return handlers
+
+    def wake(self) -> None:
+        self._wakeup.set()
 
     def _dispatch(self, fd: int) -> None:
         # Looked up when it runs: a handler before it in the same pass may have

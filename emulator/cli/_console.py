@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -13,7 +13,7 @@ from rich.text import Text
 from firmware import StatusEvent
 
 if TYPE_CHECKING:
-    from emulator.run._print_run import PrintRun
+    from emulator.run import Action, PrintRun
 
 _LOGGED = {
     "toner_low": ("yellow", "toner low"),
@@ -49,10 +49,22 @@ class RunConsole:
         self._console = console
         self._live: Live | None = None
         run.status_listeners.append(self._log)
+        run.on_action(self._log_action)
         if live:
             self._live = Live(self._render(), console=console, refresh_per_second=10,
                               transient=True)
             self._live.start()
+
+    def _log_action(self, action: Action) -> None:
+        # Actions the firmware reports no event of its own for (`PrintRun`'s
+        # ``injected_*`` events): without a line the printer would resume for no reason.
+        if action.kind not in ("press", "heater"):
+            return
+        t_s = (self._run.scheduler.now_ns - self._run.start_ns) / 1e9
+        line = Text(f"{t_s:10.3f}s  ", style="dim")
+        line.append(f"injected {action.kind}", style="magenta")
+        line.append(f"  {action.value}", style="dim")
+        self._console.print(line)
 
     def _log(self, event: StatusEvent) -> None:
         style_text = _LOGGED.get(event.kind)
@@ -67,22 +79,21 @@ class RunConsole:
             line.append(f"  {detail}", style="dim")
         self._console.print(line)
 
-    def _render(self) -> Table:
+    def _render(self) -> Group:
+        # Two lines, each its own text: in one grid the states line widened the bar's
+        # column (blank columns after the bar) and wrapped at the terminal's width.
         run = self._run
         total = max(run.pages_total, 1)
         done = run.pages_delivered
         width = 30
         filled = round(width * done / total)
-        table = Table.grid(padding=(0, 1))
-        bar = Text("━" * filled, style="green") + Text("━" * (width - filled), style="dim")
         toner = run.observation.toner_pct()
         toner_text = "?" if toner is None else f"{toner:5.1f}%"
-        table.add_row(bar, Text(f"{done}/{run.pages_total} pages"),
-                      Text(f"toner {toner_text}"),
-                      Text(f"t={run.sim_time_s:8.1f}s", style="dim"))
+        line = Text("━" * filled, style="green") + Text("━" * (width - filled), style="dim")
+        line.append(f" {done}/{run.pages_total} pages  toner {toner_text}  ")
+        line.append(f"t={run.sim_time_s:8.1f}s", style="dim")
         states = "  ".join(f"{name}:{state}" for name, state in run.printer.states().items())
-        table.add_row(Text(states, style="cyan"))
-        return table
+        return Group(line, Text(states, style="cyan", no_wrap=True, overflow="ellipsis"))
 
     def progress(self, run: PrintRun) -> None:
         if self._live is not None:
@@ -111,6 +122,8 @@ def summary_table(run: PrintRun) -> Table:
     table.add_row("wall time", f"{result['wall_time_s']:.3f} s")
     speedup = result["speedup"]
     table.add_row("speed-up over real time", "?" if speedup is None else f"{speedup:,.1f}x")
+    for missed in result.get("moments_not_reached", ()):
+        table.add_row("[yellow]not reached[/]", f"{missed} (its page never came)")
     for job in result["jobs"]:
         table.add_row(f"job {job['id']}", f"{job['delivered']}/{job['pages']} pages, "
                       f"{job['state']}  ({job['name']})")

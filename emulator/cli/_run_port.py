@@ -1,8 +1,8 @@
 """``printer-emu run --port URL``: the firmware on a serial device, in real time.
 
 The same firmware, progress display and ``--json`` contract as on the emulated board
-(:func:`emulator.cli._main._execute` does the running and the printing), on a
-:class:`hal.serial._board.SerialBoard` opened on ``URL`` (a device path,
+(:func:`emulator.cli._common.execute` does the running and the printing), on a
+:class:`hal.serial.SerialBoard` opened on ``URL`` (a device path,
 ``socket://HOST:PORT``, ``rfc2217://HOST:PORT``) with a wall-clock scheduler. The board
 file is ``--board`` (or the scenario's), else the one the device names in its HELLO; a
 device of another board is refused. ``--scenario`` works where the device offers the
@@ -10,17 +10,6 @@ simulation commands (``"sim"`` in its HELLO): otherwise a scenario with fault ac
 a one-line error, exit status 2, as is a port that cannot be opened or a device that does
 not answer. ``--trace FILE`` records the run as on the emulated board, plus the link's
 frames (``link``/``tx`` and ``link``/``rx``: ``TYPE seq request_id``).
-
-Wiring into ``emulator/cli/_main.py``::
-
-    from emulator.cli._run_port import add_port_option, run_on_port
-
-    # in _add_run(), after add_trace_option(p):
-    add_port_option(p)
-
-    # first lines of _cmd_run():
-    if args.port is not None:
-        return run_on_port(args)
 """
 
 from __future__ import annotations
@@ -32,10 +21,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from boards import load_board
-from emulator.run._print_run import BoardObservation, PrintRun
-from emulator.run._scenario import Scenario, load_scenario
-from hal.serial._board import SerialBoard
-from hal.serial._errors import PrinterLinkError
+from emulator.cli._common import UsageError, execute, jobs_for, scenario_of, seed_of
+from emulator.run import BoardObservation, PrintRun, Scenario
+from hal.serial import PrinterLinkError, SerialBoard
 
 __all__ = ["SerialObservation", "add_port_option", "run_on_port"]
 
@@ -104,7 +92,7 @@ def _traced(run: PrintRun, board: SerialBoard, path: Any) -> Iterator[None]:
     if path is None:
         yield
         return
-    from emulator.trace._recorder import TraceRecorder, open_sink
+    from emulator.trace import TraceRecorder, open_sink
 
     recorder = TraceRecorder()
     recorder.add_sink(open_sink(path))
@@ -127,19 +115,16 @@ def _traced(run: PrintRun, board: SerialBoard, path: Any) -> Iterator[None]:
 def run_on_port(args: argparse.Namespace) -> int:
     """``printer-emu run --port URL ...``; returns the exit status (user mistakes are
     raised as ``UsageError``/``BoardFileError``/... for ``main`` to print)."""
-    from emulator.cli._main import UsageError, _execute, _jobs_for
-
     if args.speed not in ("max", "realtime"):
         raise UsageError("--speed does not apply with --port: a serial device runs in real "
                          "time")
     if args.baud is not None and args.baud <= 0:
         raise UsageError(f"--baud: expected a positive line rate, got {args.baud}")
-    scenario = load_scenario(args.scenario) if args.scenario else None
+    scenario = scenario_of(args)
     board_ref = args.board or (scenario.board if scenario and scenario.board else None)
     config = load_board(board_ref) if board_ref else None
-    seed = args.seed if args.seed is not None else (
-        scenario.seed if scenario and scenario.seed is not None else 0)
-    jobs = _jobs_for(args, scenario)  # every job file read before we touch the port
+    seed = seed_of(args, scenario)
+    jobs = jobs_for(args, scenario)  # every job file read before we touch the port
 
     try:
         board = SerialBoard(args.port, config, baud=args.baud,
@@ -157,6 +142,6 @@ def run_on_port(args: argparse.Namespace) -> int:
         if scenario:
             run.add_actions(scenario.actions)
         with _traced(run, board, getattr(args, "trace", None)):
-            return _execute(run, args)
+            return execute(run, args)
     finally:
         board.close()

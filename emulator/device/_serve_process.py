@@ -25,7 +25,7 @@ _TRANSPORT_ARGS = {
 }
 
 
-class ServeError(RuntimeError):
+class ServeProcessError(RuntimeError):
     """The virtual device did not start; the message carries what it said."""
 
 
@@ -78,7 +78,7 @@ class ServeProcess:
             while b"\n" not in buffer:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise ServeError(f"{' '.join(self.args[2:])}: no address within "
+                    raise ServeProcessError(f"{' '.join(self.args[2:])}: no address within "
                                      f"{self._start_timeout_s:g} s")
                 if not selector.select(remaining):
                     continue
@@ -86,7 +86,7 @@ class ServeProcess:
                 if not chunk:
                     process.wait(timeout=self._stop_timeout_s)
                     said = self.stderr_text().strip().splitlines()
-                    raise ServeError(said[-1] if said else
+                    raise ServeProcessError(said[-1] if said else
                                      f"printer-emu serve exited with {process.returncode}")
                 buffer += chunk
         return buffer.split(b"\n", 1)[0].decode().strip()

@@ -3,8 +3,11 @@
 This is the firmware a real engine controller would run under the host's ``SerialBoard``,
 written against the emulated board: it answers the requests of docs/board-commands.md,
 turns the board's interrupts into EVENT frames, and keeps the link of docs/protocol.md.
-It is transport-agnostic and has no threads: ``emulator.device._serve`` feeds it bytes from a
-pty or a socket, and tests drive it in virtual time with a host-role ``LinkEndpoint``.
+It is transport-agnostic and has no threads: ``printer-emu serve``
+(:func:`emulator.device.serve`) feeds it bytes from a pty or a socket, and tests drive it
+in virtual time with a host-role ``LinkEndpoint``. The commands it answers are
+:mod:`emulator.device._commands`; its link runs on the same :class:`~hal.serial.LinkPump`
+as the host's.
 
 Call pattern (everything on the scheduler's thread)::
 
@@ -17,7 +20,7 @@ Call pattern (everything on the scheduler's thread)::
 ``write(data)`` is called with whole batches of frames (and SMP replies); the device
 arms its own timers on the board's scheduler for retransmission, heartbeats and HELLOs.
 The device owns the board's reset handler (it reboots on every board reset), and a
-:class:`~emulator.flash._device.FlashDevice` given to it must not have booted yet.
+:class:`~emulator.flash.FlashDevice` given to it must not have booted yet.
 
 Behaviour (the contract with the host; docs/board-commands.md is the normative text):
 
@@ -59,7 +62,7 @@ Behaviour (the contract with the host; docs/board-commands.md is the normative t
   nonce is what tells a reset). ``board.reset`` and ``sim.power_cycle`` are answered
   first: the reboot waits until the link has the answer acknowledged (two ``rto`` at
   most).
-* **SMP** (with a :class:`~emulator.flash._device.FlashDevice`): SMP lines share the
+* **SMP** (with a :class:`~emulator.flash.FlashDevice`): SMP lines share the
   line (docs/protocol.md, "The byte stream") and are served by the flash device; the
   HELLO then announces ``"smp"`` and the running image's version. A flash with no
   bootable image is MCUboot's serial recovery: SMP only, no link, until an image is
@@ -71,291 +74,64 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from emulator.board import EmulatedBoard
+from emulator.device._commands import BoardCommands, Handler
 from hal import (
     ANALOG_IRQ_LINE,
     PRIORITY_LATE,
-    AnalogChannel,
-    Button,
     DigitalInput,
-    ImagePage,
-    IoEvent,
-    IoHandle,
-    IoState,
     IrqEvent,
-    JamPoint,
     Output,
     ResetCause,
-    Timer,
     WindowCrossing,
-    timer_when_ns,
 )
-from hal.serial._errors import ErrorCode, LinkDown, MalformedPayload, PayloadTooLarge
-from hal.serial._link import (
-    HandshakeFailed,
-    LinkEndpoint,
-    LinkEstablished,
-    LinkEvent,
-    LinkLost,
-    LinkState,
-)
-from hal.serial._wire import (
-    MIN_MAX_PAYLOAD,
+from hal.serial import (
     CorruptFrame,
+    DeviceRejected,
+    ErrorCode,
     ErrorReply,
     Event,
     Frame,
     FrameType,
+    HandshakeFailed,
+    LineDemux,
+    LinkDown,
+    LinkEndpoint,
+    LinkEstablished,
+    LinkEvent,
+    LinkLost,
+    LinkPump,
+    LinkState,
+    MalformedPayload,
     Noise,
+    PayloadTooLarge,
     Role,
-    encode_payload,
+    device_link_options,
     input_event_payload,
     parse_request,
+    rejection_for,
+    response_payload,
 )
 
 if TYPE_CHECKING:
-    from emulator.flash._device import FlashDevice
+    from emulator.flash import FlashDevice
 
 _log = logging.getLogger(__name__)
-_E = TypeVar("_E")
 
 MS = 1_000_000
 
 SAFE_OUTPUTS = (Output.HEATER, Output.LASER, Output.MOTOR)
 """What the device turns off when its link goes down."""
 
-_SMP_MARKERS = (b"\x06\x09", b"\x04\x14")
-_MAX_SMP_LINE_BYTES = 4096
-_MARKER = 0xA5
-# Enum members as globals for the per-request path (a class attribute of an Enum is
-# several times dearer to look up in Python 3.11).
-_UP = LinkState.UP
-_REQUEST = FrameType.REQUEST
-_RESPONSE = FrameType.RESPONSE
-
 Writer = Callable[[bytes], object]
-
-
-class _Refused(Exception):
-    """A request the device answers with ERROR ``code``."""
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def _bad(message: str) -> _Refused:
-    return _Refused(ErrorCode.BAD_ARGUMENT, message)
-
-
-# -- argument checks ---------------------------------------------------------------------
-
-
-def _arg(args: dict[str, Any], key: str) -> Any:
-    try:
-        return args[key]
-    except KeyError:
-        raise _bad(f"argument {key!r} missing") from None
-
-
-def _bool(args: dict[str, Any], key: str) -> bool:
-    value = _arg(args, key)
-    if not isinstance(value, bool):
-        raise _bad(f"{key!r} must be a boolean, got {type(value).__name__}")
-    return value
-
-
-def _number(args: dict[str, Any], key: str) -> float:
-    value = _arg(args, key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _bad(f"{key!r} must be a number, got {type(value).__name__}")
-    if value != value or value in (float("inf"), float("-inf")):
-        raise _bad(f"{key!r} must be finite, got {value}")
-    return float(value)
-
-
-def _uint(args: dict[str, Any], key: str) -> int:
-    value = _arg(args, key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _bad(f"{key!r} must be an unsigned integer, got {value!r}")
-    return value
-
-
-def _text(args: dict[str, Any], key: str) -> str:
-    value = _arg(args, key)
-    if not isinstance(value, str):
-        raise _bad(f"{key!r} must be a text string, got {type(value).__name__}")
-    return value
-
-
-_MEMBERS: dict[Any, dict[str, Any]] = {}
-"""``kind(text)`` of :func:`_enum_arg` that succeeded, by kind and text (a dict lookup
-costs a fraction of an Enum call)."""
-
-
-def _enum_arg(args: dict[str, Any], key: str, kind: Callable[[str], _E]) -> _E:
-    # The usual case first, in two lookups: a name seen before.
-    text = args.get(key)
-    members = _MEMBERS.get(kind)
-    if members is not None and type(text) is str:
-        member: _E | None = members.get(text)
-        if member is not None:
-            return member
-    text = _text(args, key)
-    if members is None:
-        members = _MEMBERS[kind] = {}
-    try:
-        member = kind(text)
-    except ValueError:
-        raise _bad(f"{key!r}: no such name {text!r}") from None
-    members[text] = member
-    return member
-
-
-# -- the byte stream: frames and SMP lines ---------------------------------------------
-
-_BOUNDARY, _IN_FRAME, _IN_SMP, _IN_NOISE = range(4)
-
-
-class LineDemux:
-    """Splits the received byte stream into bytes for the frame decoder and SMP lines,
-    by the rule of docs/protocol.md ("The byte stream"): at the start, after a 0x00 and
-    after the ``\\n`` ending an SMP line or a line of noise, ``06 09`` / ``04 14`` starts
-    an SMP line (up to its ``\\n``), ``c A5`` (c >= 2) a frame (up to its 0x00; a ``\\n``
-    inside means nothing), anything else noise (up to ``\\n`` or 0x00).
-
-    :meth:`feed` returns ``(is_smp, data)`` pieces in stream order; consecutive bytes for
-    the decoder come as one piece. A line of noise ended by ``\\n`` is followed by a 0x00
-    of our own, so the decoder reports it at once and does not glue it onto the next
-    frame.
-    """
-
-    __slots__ = ("_held", "_smp", "_state")
-
-    def __init__(self) -> None:
-        self._state = _BOUNDARY
-        self._held = b""
-        self._smp = bytearray()
-
-    def reset(self) -> None:
-        self._state = _BOUNDARY
-        self._held = b""
-        self._smp.clear()
-
-    def feed(self, data: bytes) -> list[tuple[bool, bytes]]:
-        out: list[tuple[bool, bytes]] = []
-        if self._held:
-            data = self._held + data
-            self._held = b""
-        n = len(data)
-        pos = 0
-        start = 0  # first byte of the run of decoder bytes not yet emitted
-        state = self._state
-        smp = self._smp
-        while pos < n:
-            if state == _BOUNDARY:
-                b0 = data[pos]
-                if b0 == 0:
-                    pos += 1
-                    continue
-                if pos + 1 == n:
-                    # One byte cannot tell a frame from an SMP line: wait for the next.
-                    if start < pos:
-                        out.append((False, data[start:pos]))
-                    self._held = data[pos:]
-                    start = pos = n
-                    break
-                pair = data[pos : pos + 2]
-                if pair in _SMP_MARKERS:
-                    if start < pos:
-                        out.append((False, data[start:pos]))
-                    state = _IN_SMP
-                    start = pos
-                elif b0 >= 2 and data[pos + 1] == _MARKER:
-                    state = _IN_FRAME
-                else:
-                    state = _IN_NOISE
-            elif state == _IN_FRAME:
-                end = data.find(0, pos)
-                if end < 0:
-                    pos = n
-                else:
-                    pos = end + 1
-                    state = _BOUNDARY
-            elif state == _IN_NOISE:
-                zero = data.find(0, pos)
-                newline = data.find(10, pos, zero if zero >= 0 else n)
-                if newline >= 0:
-                    pos = newline + 1
-                    out.append((False, data[start:pos] + b"\x00"))
-                    start = pos
-                    state = _BOUNDARY
-                elif zero >= 0:
-                    pos = zero + 1
-                    state = _BOUNDARY
-                else:
-                    pos = n
-            else:  # _IN_SMP
-                end = data.find(10, pos)
-                stop = n if end < 0 else end + 1
-                smp += data[pos:stop]
-                pos = stop
-                start = pos
-                if end >= 0:
-                    out.append((True, bytes(smp)))
-                    smp.clear()
-                    state = _BOUNDARY
-                elif len(smp) > _MAX_SMP_LINE_BYTES:
-                    # Not a line after all: hand it to the decoder, which calls it noise.
-                    out.append((False, bytes(smp)))
-                    smp.clear()
-                    state = _IN_NOISE
-        if start < n and state != _IN_SMP:
-            out.append((False, data[start:n]))
-        self._state = state
-        return out
-
-
-# -- the device --------------------------------------------------------------------------
-
-
-class _Imaging:
-    """One host handle bound to a board request, in the session that submitted it."""
-
-    __slots__ = ("handle", "host_handle", "request_id")
-
-    def __init__(self, host_handle: int, request_id: int, handle: IoHandle) -> None:
-        self.host_handle = host_handle
-        self.request_id = request_id
-        self.handle = handle
 
 
 def link_timings(board: EmulatedBoard, baud: int | None = None) -> dict[str, int]:
     """The device's link parameters from the board file's ``[serial]`` table, made safe
-    for a line paced at ``baud`` (a full window of the largest frames must fit in the
-    retransmission timeout, see ``hal.serial._link.suggested_rto_ns``)."""
-    from hal.serial._link import suggested_rto_ns
-
-    serial = board.config.serial
-    window = max(1, serial.window)
-    max_payload = min(max(MIN_MAX_PAYLOAD, serial.max_payload), 0xFFFF)
-    rto_ns = round(serial.retransmit_ms * MS)
-    if baud:
-        rto_ns = max(rto_ns, suggested_rto_ns(baud, window, max_payload))
-    dead_after_ns = max(round(serial.link_dead_ms * MS), 3 * rto_ns)
-    heartbeat_ns = min(round(serial.heartbeat_ms * MS), dead_after_ns // 3)
-    ack_delay_ns = min(2 * MS, rto_ns // 4)
-    return {
-        "window": window,
-        "max_payload": max_payload,
-        "rto_ns": rto_ns,
-        "heartbeat_ns": max(1, heartbeat_ns),
-        "dead_after_ns": dead_after_ns,
-        "ack_delay_ns": ack_delay_ns,
-    }
+    for a line paced at ``baud`` (see :func:`hal.serial.device_link_options`)."""
+    return device_link_options(board.config, baud)
 
 
 class VirtualDevice:
@@ -395,37 +171,16 @@ class VirtualDevice:
         )
         self._writer: Writer | None = None
         self._demux = LineDemux() if flash is not None else None
-        self._timer: Timer | None = None
-        self._flush_scheduled = False
-        self._handles: dict[int, _Imaging] = {}
+        self._pump = LinkPump(self._sched, None, write=self._write,
+                              on_events=self._on_link_events, deadline=self._watchdog_deadline)
+        self._board_commands = BoardCommands(board, sim=sim, send_event=self._event,
+                                             when_answered=self._when_answered,
+                                             window_armed=self._window_armed)
         self._pending_windows: dict[str, dict[str, Any]] = {}
         self._announce_reset = True
         self._last_heard_ns = self._sched.now_ns
+        self._valid_heard_ns = self._sched.now_ns
         self._closed = False
-        self._commands: dict[str, Callable[[dict[str, Any], int], Any]] = {
-            "board.snapshot": self._cmd_snapshot,
-            "output.set": self._cmd_output_set,
-            "pickup.pulse": self._cmd_pickup_pulse,
-            "window.set": self._cmd_window_set,
-            "analog.read": self._cmd_analog_read,
-            "display.show": self._cmd_display_show,
-            "imaging.submit": self._cmd_imaging_submit,
-            "imaging.cancel": self._cmd_imaging_cancel,
-            "watchdog.kick": self._cmd_watchdog_kick,
-            "board.reset": self._cmd_board_reset,
-        }
-        self._sim_commands: dict[str, Callable[[dict[str, Any], int], Any]] = {
-            "sim.toner": self._sim_toner,
-            "sim.replace_toner": self._sim_replace_toner,
-            "sim.tray": self._sim_tray,
-            "sim.jam": self._sim_jam,
-            "sim.misfeed": self._sim_misfeed,
-            "sim.cover": self._sim_cover,
-            "sim.press": self._sim_press,
-            "sim.heater": self._sim_heater,
-            "sim.observe": self._sim_observe,
-            "sim.power_cycle": self._sim_power_cycle,
-        }
         # Counters, for logs, tests and benchmarks.
         self.boots = 0
         self.requests = 0
@@ -458,25 +213,40 @@ class VirtualDevice:
     @property
     def pending_handles(self) -> list[int]:
         """Host handles of imaging requests still pending on the board."""
-        return sorted(self._handles)
+        return self._board_commands.pending_handles
+
+    @property
+    def commands(self) -> dict[str, Handler]:
+        """The command table, ``cmd -> handler(args, request_id)``: a handler returns
+        the result or raises the :class:`~hal.serial.DeviceRejected` answered. Tests
+        replace entries to make a device that misbehaves."""
+        return self._board_commands.table
+
+    @property
+    def dead_after_ns(self) -> int:
+        """The link's dead time: a host silent this long is gone."""
+        return int(self._timings["dead_after_ns"])
+
+    @property
+    def valid_heard_ns(self) -> int:
+        """When the client last said something valid (a frame of the link, or an SMP
+        line), or connected; a server drops a client silent for :attr:`dead_after_ns`."""
+        return self._valid_heard_ns
 
     def connection_made(self, write: Writer) -> None:
         """A client is on the line: start a fresh session (the next HELLO goes now)."""
         self._writer = write
+        self._valid_heard_ns = self._sched.now_ns
         if self._demux is not None:
             self._demux.reset()
-        if self._link is not None:
-            self._link.reset(self._sched.now_ns)
-        self._pump()
+        self._pump.restart()
 
     def connection_lost(self) -> None:
         """The client went away: end the session (the device makes itself safe)."""
         self._writer = None
         if self._demux is not None:
             self._demux.reset()
-        if self._link is not None:
-            self._link.reset(self._sched.now_ns)
-        self._pump()
+        self._pump.restart()
 
     def receive(self, data: bytes) -> None:
         """Bytes read from the line."""
@@ -499,9 +269,7 @@ class VirtualDevice:
         if self._closed:
             return
         self._closed = True
-        if self._timer is not None:
-            self._sched.cancel(self._timer)
-            self._timer = None
+        self._pump.close()
         irq = self.board.irq
         for line in self._isr_lines():
             irq.detach(line)
@@ -511,12 +279,10 @@ class VirtualDevice:
 
     def _boot(self) -> None:
         self.boots += 1
-        self._handles.clear()
+        self._board_commands.forget()
         self._pending_windows.clear()
         self._announce_reset = True
-        if self._timer is not None:
-            self._sched.cancel(self._timer)
-            self._timer = None
+        self._pump.link = None
         if self._demux is not None:
             self._demux.reset()
         image_version, image_sha256, image_confirmed = "", "", None
@@ -542,8 +308,9 @@ class VirtualDevice:
             rng=self._rng,
             **self._timings,
         )
+        self._pump.link = self._link
         self._last_heard_ns = self._sched.now_ns
-        self._pump()
+        self._pump.pump()
 
     def _on_board_reset(self, cause: ResetCause) -> None:
         # The board has failed its requests, cut its outputs and detached every ISR.
@@ -584,12 +351,15 @@ class VirtualDevice:
             return
         self._event("window", event.t_ns, data)
 
+    def _window_armed(self, channel: str) -> None:
+        self._pending_windows.pop(channel, None)  # re-armed: an old crossing is moot
+
     def _event(self, kind: str, t_ns: int, data: dict[str, Any], request_id: int = 0) -> bool:
         return self._send_event(kind, Event(kind, t_ns, data).to_payload(), request_id)
 
     def _send_event(self, kind: str, payload: bytes, request_id: int = 0) -> bool:
         link = self._link
-        if link is None or link.state is not _UP:
+        if link is None or link.state is not LinkState.UP:
             self.events_dropped += 1
             return False
         try:
@@ -599,7 +369,7 @@ class VirtualDevice:
             self.events_dropped += 1
             return False
         self.events_sent += 1
-        self._flush_soon()
+        self._pump.pump_late()  # the events of one instant go out in one write
         return True
 
     # -- the link ----------------------------------------------------------------------
@@ -608,71 +378,24 @@ class VirtualDevice:
         link = self._link
         if link is None:
             return  # serial recovery: nobody speaks the link protocol
-        stats = link.stats
-        heard = stats.frames_received
-        now = self._sched.now_ns
-        link.receive(data, now)
-        if stats.frames_received != heard:
-            self._last_heard_ns = now
-        self._pump()
+        heard = link.stats.frames_received
+        self._pump.receive(data)
+        if link.stats.frames_received != heard:
+            self._last_heard_ns = self._valid_heard_ns = self._sched.now_ns
+        self._pump.pump()  # the answers go at once
 
-    def _flush_soon(self) -> None:
-        # Events raised in one instant go out in one write, after the instant's ISRs.
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._sched.call_soon(self._flush_now, PRIORITY_LATE)
-
-    def _flush_now(self) -> None:
-        self._flush_scheduled = False
-        self._pump()
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._pump()
-
-    def _pump(self) -> None:
-        """Deliver what the link has for us, write what it has to send, and arm the next
-        timer; repeat until the link has nothing more."""
-        if self._closed:
-            return
-        sched = self._sched
-        link = self._link
-        while link is not None:
-            now = sched.now_ns
-            events = link.events()
-            if events:
-                self._on_link_events(events)
-                if self._link is not link:  # the device rebooted while handling them
-                    link = self._link
-                    continue
-            out = link.outgoing(now)
-            if out:
-                self._write(out)
-            events = link.events()  # outgoing() polls: the session may have ended
-            if not events:
-                break
-            self._on_link_events(events)
-            link = self._link
-        if link is None:
-            return
-        deadline = link.next_deadline_ns()
+    def _watchdog_deadline(self, now_ns: int) -> int | None:
+        """While the watchdog counts: when the host counts as silent. It guards the
+        host's firmware, not the cable, so then it stops (see the module docstring)."""
         watchdog = self.board.watchdog
-        if watchdog.counting:
-            quiet_at = self._last_heard_ns + self._quiet_ns
-            if quiet_at <= now:
-                _log.info("host silent for %d ms: watchdog stopped", self._quiet_ns // MS)
-                watchdog.stop()
-            else:
-                deadline = min(deadline, quiet_at)
-        self._arm(deadline)
-
-    def _arm(self, deadline_ns: int) -> None:
-        timer = self._timer
-        if timer is not None:
-            if timer_when_ns(timer) <= deadline_ns:
-                return  # fires first; it re-arms for whatever is due then
-            self._sched.cancel(timer)
-        self._timer = self._sched.call_at(deadline_ns, self._on_timer)
+        if not watchdog.counting:
+            return None
+        quiet_at = self._last_heard_ns + self._quiet_ns
+        if quiet_at <= now_ns:
+            _log.info("host silent for %d ms: watchdog stopped", self._quiet_ns // MS)
+            watchdog.stop()
+            return None
+        return quiet_at
 
     def _write(self, data: bytes) -> None:
         writer = self._writer
@@ -682,35 +405,26 @@ class VirtualDevice:
         writer(data)
 
     def _on_link_events(self, events: list[LinkEvent]) -> None:
-        if len(events) == 1 and type(events[0]) is Frame:
-            self._on_frame(events[0], answer=True)  # the usual case: one request
-            return
         # Frames before a LinkLost in this batch belong to a session that has ended: carry
         # them out, but never answer them (a later session must not see the answer).
         ended = -1
         for i, event in enumerate(events):
-            if type(event) is LinkLost:
+            if isinstance(event, LinkLost):
                 ended = i
         for i, event in enumerate(events):
-            kind = type(event)
-            if kind is Frame:
-                assert isinstance(event, Frame)
-                self._on_frame(event, answer=i > ended)
-            elif kind is LinkEstablished:
-                assert isinstance(event, LinkEstablished)
-                self._on_session_up(event)
-            elif kind is LinkLost:
-                assert isinstance(event, LinkLost)
-                self._on_session_lost(event)
-            elif kind is HandshakeFailed:
-                assert isinstance(event, HandshakeFailed)
-                _log.warning("handshake failed: %s", event.error)
-            elif kind is Noise:
-                assert isinstance(event, Noise)
-                _log.debug("noise on the line: %r", event.data[:80])
-            elif kind is CorruptFrame:
-                assert isinstance(event, CorruptFrame)
-                _log.debug("corrupt frame: %s %s", event.kind.value, event.detail)
+            match event:
+                case Frame():
+                    self._on_frame(event, answer=i > ended)
+                case LinkEstablished():
+                    self._on_session_up(event)
+                case LinkLost():
+                    self._on_session_lost(event)
+                case HandshakeFailed():
+                    _log.warning("handshake failed: %s", event.error)
+                case Noise():
+                    _log.debug("noise on the line: %r", event.data[:80])
+                case CorruptFrame():
+                    _log.debug("corrupt frame: %s %s", event.kind.value, event.detail)
 
     def _on_session_up(self, event: LinkEstablished) -> None:
         _log.info("link up: host session %#010x", event.peer.session)
@@ -727,15 +441,13 @@ class VirtualDevice:
         board = self.board
         for output in SAFE_OUTPUTS:
             board.set_output(output, False)
-        handles, self._handles = self._handles, {}
-        for entry in handles.values():
-            entry.handle.cancel()
+        self._board_commands.end_session()
         board.watchdog.stop()
 
     # -- requests ----------------------------------------------------------------------
 
     def _on_frame(self, frame: Frame, *, answer: bool) -> None:
-        if frame.type is not _REQUEST:
+        if frame.type is not FrameType.REQUEST:
             _log.debug("ignored %s frame from the host", frame.type.name)
             return
         self.requests += 1
@@ -748,7 +460,7 @@ class VirtualDevice:
             return
         try:
             result = self._execute(cmd, args, rid)
-        except _Refused as exc:
+        except DeviceRejected as exc:
             if answer:
                 self._refuse(rid, exc.code, exc.message)
             return
@@ -758,22 +470,17 @@ class VirtualDevice:
                 self._refuse(rid, ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
             return
         if answer:
-            # Response(result).to_payload(), without the dataclass in between.
-            self._reply(rid, b"" if result is None else encode_payload({"result": result}))
-            if cmd == "imaging.submit":
-                self._watch_imaging(int(args["handle"]))
+            self._reply(rid, response_payload(result))
+            self._board_commands.answered(cmd, args)
 
     def _execute(self, cmd: str, args: dict[str, Any], rid: int) -> Any:
-        handler = self._commands.get(cmd)
+        handler = self.commands.get(cmd)
         if handler is None:
-            if cmd.startswith("sim."):
-                if not self.sim:
-                    raise _Refused(
-                        ErrorCode.NOT_SUPPORTED, f"{cmd}: this device has no simulation commands"
-                    )
-                handler = self._sim_commands.get(cmd)
-            if handler is None:
-                raise _Refused(ErrorCode.UNKNOWN_COMMAND, f"no command {cmd!r}")
+            if cmd.startswith("sim.") and not self.sim:
+                raise rejection_for(
+                    ErrorCode.NOT_SUPPORTED, f"{cmd}: this device has no simulation commands"
+                )
+            raise rejection_for(ErrorCode.UNKNOWN_COMMAND, f"no command {cmd!r}")
         return handler(args, rid)
 
     def _reply(self, rid: int, payload: bytes) -> None:
@@ -781,13 +488,13 @@ class VirtualDevice:
         if link is None:
             return
         try:
-            link.send(_RESPONSE, payload, rid)
+            link.send(FrameType.RESPONSE, payload, rid)
         except LinkDown:
             return
         except PayloadTooLarge as exc:
             self._refuse(rid, ErrorCode.TOO_LARGE, str(exc))
 
-    def _refuse(self, rid: int, code: ErrorCode, message: str) -> None:
+    def _refuse(self, rid: int, code: int, message: str) -> None:
         link = self._link
         if link is None:
             return
@@ -795,117 +502,6 @@ class VirtualDevice:
             link.send(FrameType.ERROR, ErrorReply(code, message[:200]).to_payload(), rid)
         except LinkDown:
             return
-
-    # -- board commands ----------------------------------------------------------------
-
-    def _cmd_snapshot(self, args: dict[str, Any], rid: int) -> Any:
-        board = self.board
-        return {
-            "t_ns": self._sched.now_ns,
-            "inputs": {str(pin): board.read_input(pin) for pin in DigitalInput},
-            "analog": {str(ch): float(board.read_analog(ch)) for ch in AnalogChannel},
-            "outputs": {str(out): on for out, on in board.outputs.items()},
-            "reset_cause": str(board.reset_cause),
-            "display": list(board.display),
-            "imaging": self.pending_handles,
-            "resets": board.resets,
-        }
-
-    def _cmd_output_set(self, args: dict[str, Any], rid: int) -> Any:
-        output = _enum_arg(args, "output", Output)
-        self.board.set_output(output, _bool(args, "on"))
-        return None
-
-    def _cmd_pickup_pulse(self, args: dict[str, Any], rid: int) -> Any:
-        self.board.pulse_pickup()
-        return None
-
-    def _cmd_window_set(self, args: dict[str, Any], rid: int) -> Any:
-        channel = _enum_arg(args, "channel", AnalogChannel)
-        low, high = _number(args, "low"), _number(args, "high")
-        if not low <= high:
-            raise _bad(f"window [{low}, {high}] is empty")
-        self._pending_windows.pop(str(channel), None)  # re-armed: an old crossing is moot
-        self.board.set_window(channel, low, high)
-        return None
-
-    def _cmd_analog_read(self, args: dict[str, Any], rid: int) -> Any:
-        channel = _enum_arg(args, "channel", AnalogChannel)
-        return {"value": float(self.board.read_analog(channel))}
-
-    def _cmd_display_show(self, args: dict[str, Any], rid: int) -> Any:
-        rows = _arg(args, "rows")
-        if (
-            not isinstance(rows, list)
-            or len(rows) != 2
-            or not all(isinstance(r, str) for r in rows)
-        ):
-            raise _bad("'rows' must be a list of two text strings")
-        self.board.show(rows[0], rows[1])
-        return None
-
-    def _cmd_imaging_submit(self, args: dict[str, Any], rid: int) -> Any:
-        host_handle = _uint(args, "handle")
-        job, page = _uint(args, "job"), _uint(args, "page")
-        coverage = _number(args, "coverage_pct")
-        if not 0.0 <= coverage <= 100.0:
-            raise _bad(f"'coverage_pct' must be in [0, 100], got {coverage}")
-        if host_handle in self._handles:
-            raise _bad(f"handle {host_handle} is already pending")
-        handle = self.board.submit(ImagePage(job, page, coverage))
-        self._handles[host_handle] = _Imaging(host_handle, rid, handle)
-        return None
-
-    def _watch_imaging(self, host_handle: int) -> None:
-        """After the submit's RESPONSE: report what the handle did so far, then follow it."""
-        entry = self._handles.get(host_handle)
-        if entry is None:
-            return
-        handle = entry.handle
-        for event in list(handle.events):
-            self._imaging_event(entry, event)
-        handle.on_event(lambda _h, event: self._imaging_event(entry, event))
-        handle.on_done(lambda _h: self._imaging_done(entry))
-
-    def _imaging_event(self, entry: _Imaging, event: IoEvent) -> None:
-        if self._handles.get(entry.host_handle) is not entry:
-            return
-        if event.kind == "imaging_started":
-            self._event(
-                "imaging",
-                event.t_ns,
-                {"handle": entry.host_handle, "state": "started"},
-                entry.request_id,
-            )
-
-    def _imaging_done(self, entry: _Imaging) -> None:
-        if self._handles.get(entry.host_handle) is not entry:
-            return  # cancelled with its session, or the board reset
-        del self._handles[entry.host_handle]
-        handle = entry.handle
-        data: dict[str, Any] = {"handle": entry.host_handle}
-        if handle.state is IoState.DONE:
-            data["state"] = "done"
-        elif handle.state is IoState.FAILED:
-            data["state"] = "failed"
-            data["error"] = str(handle.error)
-        else:
-            return  # cancelled by the host: the cancel's RESPONSE said so
-        self._event("imaging", self._sched.now_ns, data, entry.request_id)
-
-    def _cmd_imaging_cancel(self, args: dict[str, Any], rid: int) -> Any:
-        host_handle = _uint(args, "handle")
-        entry = self._handles.pop(host_handle, None)
-        cancelled = entry is not None and entry.handle.cancel()
-        return {"cancelled": cancelled}
-
-    def _cmd_watchdog_kick(self, args: dict[str, Any], rid: int) -> Any:
-        self.board.kick_watchdog()
-        return None
-
-    def _cmd_board_reset(self, args: dict[str, Any], rid: int) -> Any:
-        self._when_answered(lambda: self.board.reset(ResetCause.SOFTWARE))
-        return None
 
     def _when_answered(self, action: Callable[[], None]) -> None:
         """Run ``action`` once what the link has sent (the answer to this request above
@@ -929,62 +525,6 @@ class VirtualDevice:
 
         sched.call_soon(check, PRIORITY_LATE)
 
-    # -- simulation commands -----------------------------------------------------------
-
-    def _sim_toner(self, args: dict[str, Any], rid: int) -> Any:
-        pct = _number(args, "pct")
-        if not 0.0 <= pct <= 100.0:
-            raise _bad(f"'pct' must be in [0, 100], got {pct}")
-        self.board.faults.set_toner_pct(pct)
-        return None
-
-    def _sim_replace_toner(self, args: dict[str, Any], rid: int) -> Any:
-        self.board.faults.replace_toner()
-        return None
-
-    def _sim_tray(self, args: dict[str, Any], rid: int) -> Any:
-        sheets = _uint(args, "sheets")
-        capacity = self.board.config.tray.capacity_sheets
-        if sheets > capacity:
-            raise _bad(f"the tray holds at most {capacity} sheets, got {sheets}")
-        self.board.faults.set_tray(sheets)
-        return None
-
-    def _sim_jam(self, args: dict[str, Any], rid: int) -> Any:
-        self.board.faults.jam(_enum_arg(args, "at", JamPoint))
-        return None
-
-    def _sim_misfeed(self, args: dict[str, Any], rid: int) -> Any:
-        self.board.faults.misfeed()
-        return None
-
-    def _sim_cover(self, args: dict[str, Any], rid: int) -> Any:
-        self.board.faults.set_cover(_bool(args, "open"))
-        return None
-
-    def _sim_press(self, args: dict[str, Any], rid: int) -> Any:
-        self.board.faults.press(_enum_arg(args, "button", Button))
-        return None
-
-    def _sim_heater(self, args: dict[str, Any], rid: int) -> Any:
-        self.board.faults.set_heater_failed(_bool(args, "failed"))
-        return None
-
-    def _sim_observe(self, args: dict[str, Any], rid: int) -> Any:
-        board = self.board
-        return {
-            "toner_pct": float(board.toner_level_pct),
-            "tray_sheets": board.tray_sheets,
-            "sheets_picked": board.sheets_picked,
-            "sheets_delivered": board.sheets_delivered,
-            "sheets_removed": board.sheets_removed,
-            "fuser_c": float(board.fuser_temp_c),
-        }
-
-    def _sim_power_cycle(self, args: dict[str, Any], rid: int) -> Any:
-        self._when_answered(self.board.power_cycle)
-        return None
-
     # -- SMP ---------------------------------------------------------------------------
 
     def _on_smp_line(self, line: bytes) -> None:
@@ -992,6 +532,7 @@ class VirtualDevice:
         if flash is None:
             return
         self.smp_lines += 1
+        self._valid_heard_ns = self._sched.now_ns
         reply = flash.handle_smp_line(line)
         if reply:
             self._write(reply)
@@ -1002,4 +543,4 @@ class VirtualDevice:
             self.board.reset(ResetCause.SOFTWARE)
 
 
-__all__ = ["SAFE_OUTPUTS", "LineDemux", "VirtualDevice", "link_timings"]
+__all__ = ["SAFE_OUTPUTS", "VirtualDevice", "link_timings"]

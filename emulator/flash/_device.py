@@ -16,57 +16,42 @@ Integration API (what ``printer-emu serve`` calls; one thread, not thread-safe):
     device.close()
 
 With no valid image the device still serves SMP (like MCUboot's serial
-recovery), so a first image can be flashed. ``serve`` keeps its own demux;
-`emulator.flash._smp_server.SerialDemux` tells SMP lines from COBS frames if it wants
-it. ``on_boot`` (a constructor hook) is called after every boot with its
-`BootResult`, e.g. to send a fresh HELLO. The board reported to SMP clients
-(OS info ``i``) defaults to the policy's ``board``.
+recovery), so a first image can be flashed. A port shared with the device's own
+protocol tells SMP lines from its frames with `hal.serial.LineDemux`. ``on_boot`` (a
+constructor hook) is called after every boot with its `BootResult`, e.g. to send a
+fresh HELLO. The board reported to SMP clients (OS info ``i``) defaults to the
+policy's ``board``.
 
 Standalone loop (tests, benchmarks, the SIGKILL test's subprocess):
 `FlashDevice.serve` runs the SMP server on a pty/socket file descriptor or a
 pyserial port until a `threading.Event` is set, rebooting on SMP reset, optionally
-pacing bytes at a UART's rate. ``python -m emulator.flash._device --flash FILE``
-opens a pty, prints ``PORT <path>`` and one ``BOOT <json>`` line per boot on
-stdout, and serves until killed.
+pacing bytes at a UART's rate. ``python -m emulator.flash`` runs it on a pty
+(`emulator.flash.__main__`).
 
-A power-on never loses a valid image (see `emulator.flash._mcuboot`); RAM state (an
+A power-on never loses a valid image (see `emulator.flash._bootloader`); RAM state (an
 unfinished upload's session) is lost at every boot, as on a real device.
 """
 
 from __future__ import annotations
 
-import argparse
 import errno
-import json
 import os
 import select
-import signal
-import sys
 import threading
 import time
 import tty
 from collections.abc import Callable
-from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import TypeAlias
 
 import serial
 
-from emulator.flash._mcuboot import (
-    Bootloader,
-    BootPolicy,
-    BootResult,
-    RunningImage,
-    verify_image,
-)
-from emulator.flash._smp_server import (
-    DEFAULT_BUF_COUNT,
-    DEFAULT_BUF_SIZE_BYTES,
-    DeviceIdentity,
-    SerialDemux,
-    SmpServer,
-)
+from emulator.flash._bootloader import Bootloader, BootResult, RunningImage
+from emulator.flash._smp_serial import DEFAULT_BUF_SIZE_BYTES
+from emulator.flash._smp_server import DEFAULT_BUF_COUNT, DeviceIdentity, SmpServer
 from emulator.flash._storage import FlashLayout, FlashStorage
+from emulator.flash._verify import BootPolicy, verify_image
+from hal.serial import LineDemux, LinePacer
 
 Port: TypeAlias = "int | serial.SerialBase"
 """A file descriptor (pty master, socket) or an open pyserial port."""
@@ -201,33 +186,32 @@ class FlashDevice:
         if self._server is None:
             self.boot()
             self._banner(port, line_rate_bytes_per_s)
-        demux = SerialDemux(newline_is_boundary=True)
-        line_free_at = time.monotonic()  # when the paced line can take the next byte
+        # Console text before an SMP line is noise up to its \\n, so SMP is found after it.
+        demux = LineDemux()
+        # One pacer for both directions: the line is half-duplex here, as it is used.
+        pacer = LinePacer(line_rate_bytes_per_s) if line_rate_bytes_per_s else None
+        budget = pacer.bytes_in(_PACED_SLICE_S) if pacer is not None else _READ_CHUNK_BYTES
         while not stop.is_set():
-            if line_rate_bytes_per_s:
-                budget = max(1, int(line_rate_bytes_per_s * _PACED_SLICE_S))
-            else:
-                budget = _READ_CHUNK_BYTES
             data = _read(port, budget, poll_interval_s)
             if data is None:
                 return  # the other end closed a socket: this connection is over
             if not data:
                 continue
             self.bytes_received += len(data)
-            if line_rate_bytes_per_s:
-                line_free_at = _pace(line_free_at, len(data), line_rate_bytes_per_s)
-            for segment in demux.feed(data):
-                if not segment.smp:
+            if pacer is not None:
+                pacer.cross(len(data))
+            for is_smp, piece in demux.feed(data):
+                if not is_smp:
                     continue  # console noise or another protocol: not ours here
-                reply = self.handle_smp_line(segment.data)
+                reply = self.handle_smp_line(piece)
                 if reply:
-                    if line_rate_bytes_per_s:
-                        line_free_at = _pace(line_free_at, len(reply), line_rate_bytes_per_s)
+                    if pacer is not None:
+                        pacer.cross(len(reply))
                     _write(port, reply)
                     self.bytes_sent += len(reply)
                 if self.reset_requested:
                     self.boot()
-                    demux = SerialDemux(newline_is_boundary=True)
+                    demux.reset()
                     self._banner(port, line_rate_bytes_per_s)
 
     def _banner(self, port: Port, line_rate_bytes_per_s: float | None) -> None:
@@ -242,16 +226,6 @@ class FlashDevice:
         if self._server is None:
             raise RuntimeError("the device has not booted: call boot() first")
         return self._server
-
-
-def _pace(line_free_at: float, size_bytes: int, rate_bytes_per_s: float) -> float:
-    """Sleep until ``size_bytes`` have crossed the line; return when the line is free."""
-    now = time.monotonic()
-    free_at = max(line_free_at, now) + size_bytes / rate_bytes_per_s
-    delay = free_at - now
-    if delay > 0:
-        time.sleep(delay)
-    return free_at
 
 
 def _read(port: Port, max_bytes: int, timeout_s: float) -> bytes | None:
@@ -303,73 +277,3 @@ def open_pty() -> tuple[int, int, str]:
     tty.setraw(master)
     tty.setraw(slave)
     return master, slave, os.ttyname(slave)
-
-
-def _boot_json(result: BootResult) -> str:
-    image = result.image
-    return json.dumps(
-        {
-            "version": str(image.version) if image else None,
-            "sha256": image.sha256.hex() if image else None,
-            "confirmed": image.confirmed if image else None,
-            "swap": result.swap.name,
-            "resumed": result.resumed,
-            "notes": list(result.notes),
-        }
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run a virtual flashable device on a new pty (for tests and manual use)."""
-    parser = argparse.ArgumentParser(prog="python -m emulator.flash._device")
-    parser.add_argument("--flash", required=True, type=Path, help="flash file (created erased)")
-    parser.add_argument("--provision", type=Path, help="factory-program this image first")
-    parser.add_argument("--trusted-key", action="append", default=[], type=Path)
-    parser.add_argument("--vendor")
-    parser.add_argument("--board")
-    parser.add_argument("--slot-sectors", type=int, default=FlashLayout().slot_sectors)
-    parser.add_argument("--op-delay-ms", type=float, default=0.0, help="slow flash operations")
-    parser.add_argument("--baud", type=int, help="pace bytes like a UART at this baud rate")
-    args = parser.parse_args(argv)
-
-    policy = BootPolicy(
-        trusted_keys_pem=tuple(path.read_bytes() for path in args.trusted_key),
-        vendor=args.vendor,
-        board=args.board,
-    )
-    layout = FlashLayout(slot_sectors=args.slot_sectors)
-    storage = FlashStorage(args.flash, layout, op_delay_s=args.op_delay_ms / 1000)
-
-    def report(result: BootResult) -> None:
-        print(f"BOOT {_boot_json(result)}", flush=True)
-
-    device = FlashDevice(
-        args.flash,
-        policy=policy,
-        storage=storage,
-        on_boot=report,
-        boot_banner=True,
-    )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    master, slave, path = open_pty()
-    try:
-        if args.provision is not None:
-            device.provision(args.provision.read_bytes())
-        print(f"PORT {path}", flush=True)
-        rate = args.baud / 10 if args.baud else None  # 8N1: ten bits per byte
-        device.serve(master, stop, line_rate_bytes_per_s=rate)
-    finally:
-        device.close()
-        os.close(master)
-        os.close(slave)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,26 +13,26 @@ from __future__ import annotations
 import hashlib
 import struct
 
-from emulator.flash._mcuboot import (
+from emulator.flash._image import (
+    HEADER_STRUCT,
     IMAGE_MAGIC,
     TLV_INFO_MAGIC,
     TLV_PROT_INFO_MAGIC,
+    TLV_STRUCT,
     TlvType,
     image_class_uuids,
 )
 
 FACTORY_VERSION = (0, 1, 0, 0)
-_HEADER_SIZE_BYTES = 0x200
-_HEADER = struct.Struct("<IIHHIIBBHII")
-_TLV = struct.Struct("<HH")
+_HEADER_SIZE_BYTES = 0x200  # imgtool sign --pad-header --header-size 0x200
 
 
 def _tlv(tlv_type: int, value: bytes) -> bytes:
-    return _TLV.pack(tlv_type, len(value)) + value
+    return TLV_STRUCT.pack(tlv_type, len(value)) + value
 
 
 def _area(magic: int, entries: bytes) -> bytes:
-    return _TLV.pack(magic, _TLV.size + len(entries)) + entries
+    return TLV_STRUCT.pack(magic, TLV_STRUCT.size + len(entries)) + entries
 
 
 def factory_image(vendor: str, board: str, body: bytes | None = None,
@@ -46,7 +46,7 @@ def factory_image(vendor: str, board: str, body: bytes | None = None,
                       _tlv(TlvType.SEC_CNT, struct.pack("<I", security_counter))
                       + _tlv(TlvType.UUID_VID, vid) + _tlv(TlvType.UUID_CID, cid))
     major, minor, revision, build = version
-    header = _HEADER.pack(IMAGE_MAGIC, 0, _HEADER_SIZE_BYTES, len(protected), len(body), 0,
-                          major, minor, revision, build, 0)
+    header = HEADER_STRUCT.pack(IMAGE_MAGIC, 0, _HEADER_SIZE_BYTES, len(protected), len(body),
+                                0, major, minor, revision, build, 0)
     hashed = header.ljust(_HEADER_SIZE_BYTES, b"\0") + body + protected
     return hashed + _area(TLV_INFO_MAGIC, _tlv(TlvType.SHA256, hashlib.sha256(hashed).digest()))

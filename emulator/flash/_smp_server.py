@@ -1,25 +1,15 @@
-"""An SMP (mcumgr) server for the virtual device: serial framing, demux, handlers.
+"""An SMP (mcumgr) server for the virtual device: the OS and image groups.
 
-Sans-IO: nothing here reads or writes a port. The device loop (or `serve`) gives
-bytes in and writes back what it gets:
+Sans-IO: nothing here reads or writes a port. The device loop gives SMP lines in
+(`emulator.flash._smp_serial` frames them, `hal.serial.LineDemux` tells them from
+other traffic) and writes back what it gets::
 
-    demux = SerialDemux()
-    for segment in demux.feed(chunk):
-        if segment.smp:
-            port.write(server.feed(segment.data))
+    demux = LineDemux()
+    for is_smp, piece in demux.feed(chunk):
+        if is_smp:
+            port.write(server.feed(piece))
         else:
             ...  # the device's own protocol (COBS frames) or console noise
-
-Serial transport (mcumgr's "SMP over console"): an SMP packet (8-byte header,
-CBOR body) is framed as ``[len:u16 BE | packet | CRC-16/XMODEM BE]`` with
-``len`` counting packet and CRC, base64-encoded and cut into lines of at most
-127 bytes: the first line starts with ``06 09``, continuations with ``04 14``,
-each ends with ``\\n``. Replies use the same framing.
-
-`SerialDemux` tells SMP lines from other traffic on a shared port: an SMP line can
-only start at a boundary (start of stream, after a ``0x00`` frame delimiter,
-after the ``\\n`` ending an SMP line, and optionally after any ``\\n``), and the
-device's own COBS frames never start with an SMP marker.
 
 Groups served (request version 1 or 2; the reply uses the request's version):
 
@@ -42,14 +32,12 @@ refused image is erased at once. Group errors are replied as SMP version 2
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import logging
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import cbor2
 from pydantic import ValidationError
@@ -59,154 +47,16 @@ from smp import message as smpmsg
 from smp import os_management as smpos
 from smp.error import MGMT_ERR
 
-from emulator.flash._mcuboot import (
-    Bootloader,
-    BootStateError,
-    ImageRejected,
-    RejectReason,
-    RunningImage,
-    SlotBusy,
-    parse_header,
-)
+from emulator.flash._bootloader import Bootloader, BootStateError, RunningImage, SlotBusy
+from emulator.flash._image import ImageRejected, RejectReason, parse_header
+from emulator.flash._smp_serial import DEFAULT_BUF_SIZE_BYTES, SmpFrameDecoder, encode_smp_frame
 from emulator.flash._storage import FlashError
 
 _log = logging.getLogger(__name__)
 
-FIRST_LINE_MARKER = b"\x06\x09"
-CONTINUATION_MARKER = b"\x04\x14"
-MAX_LINE_BYTES = 127
-# Accept longer lines than we send: some clients can be configured that way, and
-# refusing them would only make a confusing failure.
-_MAX_ACCEPTED_LINE_BYTES = 4096
-_BASE64_PER_LINE = (MAX_LINE_BYTES - len(FIRST_LINE_MARKER) - 1) // 4 * 4
-_FRAME_LENGTH = struct.Struct(">H")
 _SMP_HEADER = struct.Struct(">BBHHBB")
 
-DEFAULT_BUF_SIZE_BYTES = 4096
 DEFAULT_BUF_COUNT = 4
-
-
-# --------------------------------------------------------------------------------------
-# Serial framing
-# --------------------------------------------------------------------------------------
-
-
-def encode_frame(packet: bytes) -> bytes:
-    """Frame one SMP packet as serial lines (first ``06 09``, then ``04 14``)."""
-    crc = binascii.crc_hqx(packet, 0)
-    body = _FRAME_LENGTH.pack(len(packet) + 2) + packet + _FRAME_LENGTH.pack(crc)
-    text = base64.b64encode(body)
-    lines = []
-    for start in range(0, len(text), _BASE64_PER_LINE):
-        marker = FIRST_LINE_MARKER if start == 0 else CONTINUATION_MARKER
-        lines.append(marker + text[start : start + _BASE64_PER_LINE] + b"\n")
-    return b"".join(lines)
-
-
-class FrameDecoder:
-    """Reassembles SMP packets from serial lines; bad frames are dropped and logged.
-
-    ``max_frame_bytes`` bounds the decoded ``[len | packet | crc]`` (the device's
-    reassembly buffer, advertised as ``buf_size``).
-    """
-
-    def __init__(self, max_frame_bytes: int = DEFAULT_BUF_SIZE_BYTES) -> None:
-        self.max_frame_bytes = max_frame_bytes
-        self._frame: bytearray | None = None
-        self.dropped_frames = 0
-
-    def feed_line(self, line: bytes) -> bytes | None:
-        """Take one line (marker .. ``\\n``); return a packet when one is complete."""
-        marker, payload = line[:2], line[2:].rstrip(b"\r\n")
-        if marker == FIRST_LINE_MARKER:
-            if self._frame is not None:
-                self._drop("a new frame started before the previous one ended")
-            self._frame = bytearray()
-        elif marker != CONTINUATION_MARKER or self._frame is None:
-            self._drop("continuation line without a frame")
-            return None
-        try:
-            self._frame += base64.b64decode(payload, validate=True)
-        except binascii.Error:
-            self._drop("line is not base64")
-            return None
-        frame = self._frame
-        if len(frame) < _FRAME_LENGTH.size:
-            return None
-        (length,) = _FRAME_LENGTH.unpack_from(frame)
-        if length < 2 or _FRAME_LENGTH.size + length > self.max_frame_bytes:
-            self._drop(f"frame length {length} outside 2..{self.max_frame_bytes - 2}")
-            return None
-        if len(frame) < _FRAME_LENGTH.size + length:
-            return None
-        self._frame = None
-        packet_and_crc = bytes(frame[_FRAME_LENGTH.size : _FRAME_LENGTH.size + length])
-        # CRC-16/XMODEM over packet + its own big-endian CRC is zero when intact.
-        if binascii.crc_hqx(packet_and_crc, 0) != 0:
-            self.dropped_frames += 1
-            _log.warning("SMP frame dropped: CRC mismatch")
-            return None
-        return packet_and_crc[:-2]
-
-    def _drop(self, why: str) -> None:
-        self._frame = None
-        self.dropped_frames += 1
-        _log.warning("SMP frame dropped: %s", why)
-
-
-class Segment(NamedTuple):
-    """A piece of the byte stream: a whole SMP line, or other traffic."""
-
-    smp: bool
-    data: bytes
-
-
-class SerialDemux:
-    """Splits a byte stream into SMP lines and everything else.
-
-    Other traffic is passed on as it arrives (possibly in pieces), up to and
-    including each boundary byte; SMP lines only when complete. With
-    ``newline_is_boundary`` (for a port that carries console text rather than
-    COBS frames) an SMP line may also start after any ``\\n``.
-    """
-
-    def __init__(self, *, newline_is_boundary: bool = False) -> None:
-        self._buffer = bytearray()
-        self._in_smp_line: bool | None = None  # None: at a boundary, undecided
-        delimiters = b"\x00\n" if newline_is_boundary else b"\x00"
-        self._delimiters = delimiters
-
-    def feed(self, data: bytes) -> list[Segment]:
-        self._buffer += data
-        out: list[Segment] = []
-        buf = self._buffer
-        while buf:
-            if self._in_smp_line is None:
-                if buf[0] in (FIRST_LINE_MARKER[0], CONTINUATION_MARKER[0]) and len(buf) < 2:
-                    break  # a marker may be arriving one byte at a time
-                self._in_smp_line = bytes(buf[:2]) in (FIRST_LINE_MARKER, CONTINUATION_MARKER)
-            if self._in_smp_line:
-                end = buf.find(b"\n")
-                if end < 0:
-                    if len(buf) > _MAX_ACCEPTED_LINE_BYTES:
-                        # Not a line after all: hand it over as other traffic.
-                        self._in_smp_line = False
-                        continue
-                    break
-                out.append(Segment(True, bytes(buf[: end + 1])))
-                del buf[: end + 1]
-                self._in_smp_line = None
-            else:
-                ends = [i for i in (buf.find(d) for d in self._delimiters) if i >= 0]
-                if not ends:
-                    out.append(Segment(False, bytes(buf)))
-                    buf.clear()
-                    break
-                end = min(ends)
-                out.append(Segment(False, bytes(buf[: end + 1])))
-                del buf[: end + 1]
-                self._in_smp_line = None
-        return out
 
 
 # --------------------------------------------------------------------------------------
@@ -335,7 +185,7 @@ class SmpServer:
         self.buf_size_bytes = buf_size_bytes
         self.buf_count = buf_count
         self.reset_requested = False
-        self._decoder = FrameDecoder(buf_size_bytes)
+        self._decoder = SmpFrameDecoder(buf_size_bytes)
         self._upload: _Upload | None = None
         OS, IMAGE = smphdr.GroupId.OS_MANAGEMENT, smphdr.GroupId.IMAGE_MANAGEMENT
         os_cmd, img_cmd = smphdr.CommandId.OSManagement, smphdr.CommandId.ImageManagement
@@ -367,7 +217,7 @@ class SmpServer:
         if packet is None:
             return b""
         reply = self.handle_packet(packet)
-        encoded = encode_frame(reply) if reply else b""
+        encoded = encode_smp_frame(reply) if reply else b""
         if self.reset_requested and self.on_reset is not None:
             self.on_reset()
         return encoded

@@ -65,7 +65,7 @@ class FlashLayout:
     sector_size_bytes: int = 4096
     slot_sectors: int = 32
 
-    _STATUS_HEADER_BYTES = 64  # see _mcuboot: swap-status header before the progress bytes
+    _STATUS_HEADER_BYTES = 64  # _swap_status: the header before the progress bytes
     _COUNTER_SECTORS = 2
 
     def __post_init__(self) -> None:

@@ -8,6 +8,12 @@ Contract
   switched (or failed, or repaired), and a sheet entering the nip, which takes
   ``sheet_draw_c`` at once. Between changes nothing is computed: no ticks.
 * A failed heater (a fault) draws no power whatever the firmware commands.
+* The element's thermostat (``cutoff_c``, the hardware over-temperature cutoff) opens
+  at ``cutoff_c`` whatever the firmware commands: while the heater draws power the
+  temperature is ``min(T(t), cutoff_c)`` (an ideal thermostat holds the element at its
+  setpoint), so the fuser never exceeds ``cutoff_c`` by its own heat. A board file puts
+  it above the firmware's working band and below its ``over_temp_c``, so a healthy run
+  never reaches it and is unchanged by it.
 * :meth:`read` is a thermistor reading now: ``T(now) + N(0, thermistor_noise_c)`` from
   the model's own seeded RNG (one draw per read; none when the noise is 0).
 * The window comparator (the ``fuser`` line) watches the true temperature (the analog
@@ -58,6 +64,7 @@ class Fuser:
         self._rng = rng
         self._ambient_c = config.ambient_c
         self._max_c = config.max_c
+        self._cutoff_c = config.cutoff_c
         self._tau_s = config.tau_s
         self._tau_ns = config.tau_s * 1e9
         self._draw_c = config.sheet_draw_c
@@ -125,7 +132,10 @@ class Fuser:
         if t_ns == self._t0_ns:
             return self._temp0_c  # exactly: no "a + (b - a)" round-off at a bound
         target = self._target_c
-        return target + (self._temp0_c - target) * math.exp(-(t_ns - self._t0_ns) / self._tau_ns)
+        temp = target + (self._temp0_c - target) * math.exp(-(t_ns - self._t0_ns) / self._tau_ns)
+        if target > self._cutoff_c and temp > self._cutoff_c:
+            return max(self._cutoff_c, self._temp0_c)  # the thermostat holds, never heats
+        return temp
 
     def set_temp(self, temp_c: float) -> None:
         """The element is at ``temp_c`` now (a power cycle after a long time off)."""
@@ -174,9 +184,10 @@ class Fuser:
             self._fire(temp, Crossing.BELOW)
             return
         # The curve is monotonic toward the target: it can only leave by the bound on
-        # the target's side, and only if the target lies beyond that bound.
+        # the target's side, and only if the target lies beyond that bound. Heating, it
+        # never passes the thermostat's cutoff.
         temp0, target = self._temp0_c, self._target_c
-        if target > high:
+        if target > high and not (target > self._cutoff_c and high >= self._cutoff_c):
             bound, crossing = high, Crossing.ABOVE
         elif target < low:
             bound, crossing = low, Crossing.BELOW

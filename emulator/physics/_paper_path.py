@@ -71,10 +71,6 @@ _STICK_AT: dict[JamPoint, Landmark] = {
 }
 
 
-def _nothing() -> None:
-    return None
-
-
 class Sheet:
     """One sheet in the path. ``handle`` and ``image`` belong to the path's owner (the
     board binds imaging requests to sheets); the rest is the path's."""
@@ -91,7 +87,6 @@ class Sheet:
         "next_mark",
         "number",
         "spoiled",
-        "step",
         "stick_at",
         "timer",
         "travel_ns",
@@ -109,8 +104,6 @@ class Sheet:
         """Stuck (a jam) or blocked behind a stuck sheet: moves no more until pulled."""
         self.stick_at: Landmark | None = None
         self.timer: Timer | None = None
-        self.step: Callable[[], None] = _nothing
-        """The path's timer callback for this sheet (made once, not once per event)."""
         self.in_path = True
         self.drum_lead_passed = False
         self.drum_trail_passed = False
@@ -249,7 +242,6 @@ class PaperPath:
             return None
         self.inserted += 1
         sheet = Sheet(self.inserted)
-        sheet.step = partial(self._advance, sheet)
         if self._pending_jams:
             sheet.stick_at = self._pending_jams.pop(0)
         if self.motor_on:
@@ -309,9 +301,6 @@ class PaperPath:
         state is read afresh after each landmark.
         """
         scheduler = self._scheduler
-        # Through a method, not inline: the loop below reads ``sheet.timer`` again after
-        # owner callbacks that may re-arm it, and an inline ``= None`` here would let the
-        # type checker (and mypyc, which trusts it) take it for ``None`` there.
         self._disarm(sheet)
         marks = self._marks
         n_marks = len(marks)
@@ -349,7 +338,7 @@ class PaperPath:
             if target is not None:
                 # call_at(since + target - travel_ns), as a delay from now: target is
                 # ahead of the travel now, so the delay is positive.
-                sheet.timer = scheduler.call_later(target - travel, sheet.step)
+                sheet.timer = scheduler.call_later(target - travel, partial(self._advance, sheet))
             return
 
     # What each landmark does, in ``Landmark`` order (see ``_reach``). A jam is checked

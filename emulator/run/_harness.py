@@ -12,26 +12,80 @@ structured events, never on console text.
 Every timeout counts the board's own time: virtual time on the emulated board (so a
 two-minute wait costs milliseconds), wall time on a serial device. A wait that times
 out raises :class:`PrinterTimeout` with the states and the last events in its message.
+
+On the network (:meth:`PrinterHarness.network`) the printer's front ends listen on
+loopback while the test drives the board as before: a client (IPP, port 9100, SNMP)
+talks to the printer from the test's thread or any other, and the harness's waits run
+the board while the network task's jobs come in::
+
+    with printer.network() as net:
+        send_to_port_9100(net.raw_address, b"Hello\f")
+        printer.wait_for("job_done", timeout_s=30)
+
+The board's time must then follow the wall (clients cannot talk to a printer racing
+through virtual time): a serial device always does; the emulated board does in a test
+marked ``printer_network`` (the ``printer`` fixture ties its clock to the wall).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from emulator.run._print_run import BoardObservation, PrintRun
 from emulator.run._scenario import JobSpec, load_scenario
 from firmware import Job, StatusEvent
-from hal import Board, FaultInjector
+from firmware.net import NetworkFrontEnd, PrinterStatus
+from hal import Board, FaultInjector, VirtualClock
 
 _SECOND_NS = 1_000_000_000
 _SETTLE_NS = 1_000_000
 
 
+STATUS_EVENT_DETAILS: dict[str, frozenset[str]] = {
+    kind: frozenset(keys.split()) for kind, keys in {
+        "boot": "reset_cause", "self_test_failed": "reason", "state": "state",
+        "job_queued": "job pages", "job_started": "job",
+        "job_done": "job state delivered pages",
+        "page_feeding": "job page sheet", "page_delivered": "job page sheet recovered",
+        "page_spoiled": "job page sheet recovered", "misfeed": "job page attempt",
+        "jam": "job page sheet at", "jam_cleared": "pages_requeued",
+        "paper_out": "", "paper_loaded": "", "cover_open": "", "cover_closed": "",
+        "link_down": "reason", "link_up": "reason",
+        "toner_low": "reading_pct", "toner_empty": "reading_pct policy",
+        "toner_replaced": "reading_pct", "fuser_ready": "reading_c", "fuser_cold": "",
+        "fuser_error": "reason reading_c", "power_save": "", "wake": "",
+        "watchdog_reset": "", "hang": "object",
+    }.items()
+}
+"""The status events the firmware reports and their detail keys (`firmware._status`'s
+table), so that ``wait_for`` can refuse a typo at once."""
+
+
 class PrinterTimeout(AssertionError):
     """A wait ran out of (board) time. An AssertionError, so pytest reports it as the
     test's failure, with the message, not as an error in the harness."""
+
+
+@dataclass(frozen=True)
+class NetworkPrinter:
+    """Where the printer's front ends listen (None: not started), and its status as the
+    network task publishes it."""
+
+    front_end: NetworkFrontEnd
+    ipp_uri: str | None
+    """``ipp://127.0.0.1:PORT/ipp/print``"""
+    ipp_address: tuple[str, int] | None
+    raw_address: tuple[str, int] | None
+    snmp_address: tuple[str, int] | None
+
+    @property
+    def status(self) -> PrinterStatus:
+        """The latest status the firmware published to its network task."""
+        return self.front_end.board.snapshot
 
 
 class PrinterHarness:
@@ -92,11 +146,50 @@ class PrinterHarness:
         """Run until every job has finished and the engine is at rest."""
         self.run_until(lambda: self.printer.idle, timeout_s, "printer idle")
 
+    # -- the network ---------------------------------------------------------------
+
+    @contextmanager
+    def network(self, *, ipp: bool = True, raw: bool = True, snmp: bool = False,
+                host: str = "127.0.0.1") -> Iterator[NetworkPrinter]:
+        """The printer's front ends listening on ``host`` (free ports) for the ``with``
+        block; see the module docstring. ValueError on a board whose time does not
+        follow the wall (an emulated board in a test not marked ``printer_network``)."""
+        clock = self.scheduler.clock
+        if isinstance(clock, VirtualClock) and clock.realtime_ratio is None:
+            raise ValueError("the printer's network needs the board's time to follow the "
+                             "wall: mark the test @pytest.mark.printer_network")
+        any_port = (host, 0)
+        front_end = NetworkFrontEnd(self.printer, ipp=any_port if ipp else None,
+                                    raw=any_port if raw else None,
+                                    snmp=any_port if snmp else None)
+        front_end.start()
+        try:
+            ipp_address = front_end.ipp_address
+            uri_host = f"[{host}]" if ":" in host else host
+            yield NetworkPrinter(
+                front_end,
+                None if ipp_address is None
+                else f"ipp://{uri_host}:{ipp_address[1]}/ipp/print",
+                ipp_address, front_end.raw_address, front_end.snmp_address)
+        finally:
+            front_end.close()
+
     # -- events ------------------------------------------------------------------------
 
     def wait_for(self, kind: str, timeout_s: float = 60.0, **match: Any) -> StatusEvent:
         """The next status event of ``kind`` (whose details equal ``match``) not yet
-        returned by an earlier ``wait_for``; runs the board until it comes."""
+        returned by an earlier ``wait_for``; runs the board until it comes. A kind or a
+        detail key the firmware never reports raises ValueError at once, naming the valid
+        ones (else the wait would last its whole timeout)."""
+        keys = STATUS_EVENT_DETAILS.get(kind)
+        if keys is None:
+            raise ValueError(f"wait_for: unknown event kind {kind!r} (kinds: "
+                             f"{', '.join(sorted(STATUS_EVENT_DETAILS))})")
+        unknown = sorted(set(match) - keys)
+        if unknown:
+            valid = ", ".join(sorted(keys)) or "none"
+            raise ValueError(f"wait_for({kind!r}): unknown detail key {unknown[0]!r} "
+                             f"(keys of {kind}: {valid})")
         found: list[StatusEvent] = []
 
         def arrived() -> bool:
@@ -143,7 +236,7 @@ class PrinterHarness:
             raise PrinterTimeout(f"{scenario}: this board cannot inject faults")
         for spec in loaded.jobs:
             self.run.add_job(spec)
-        self.run.add_actions(loaded.actions)
+        self.run.add_actions(loaded.actions, loaded.source)
         self.run.run(max_run_ns=round(timeout_s * _SECOND_NS))
         return self.run.result()
 

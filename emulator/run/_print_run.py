@@ -4,6 +4,8 @@
 :class:`firmware.Printer` on any :class:`hal.Board`, queues jobs, applies scenario
 actions at their moments through the board's :class:`hal.FaultInjector`, and records
 every status event. :meth:`PrintRun.result` is the ``--json`` contract (README).
+Observers follow a run through hooks: ``listeners`` (status events) and
+:meth:`PrintRun.on_action` (scenario actions).
 
 A run ends when every job has finished and the engine is at rest, with no timed action
 still to come; or when the printer has been waiting on its operator (paper out, a jam
@@ -19,13 +21,24 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.run._scenario import Action, JobSpec, TimedAction
+from emulator.run._scenario import Action, JobSpec, Moment, ScenarioError, TimedAction
 from firmware import Job, JobState, Printer, StatusEvent
 from hal import Board, Button, JamPoint
 
 _NOT_RECORDED = frozenset({"state", "page_feeding", "page_delivered"})
 _WAITING_STATES = frozenset({"held", "jammed", "open", "offline"})
 _DEFAULT_MAX_RUN_NS = 48 * 3600 * 1_000_000_000
+_MAX_RUN_NS_PER_PAGE = 10 * 1_000_000_000
+"""Beyond the two days, each page of the run's jobs allows this much more simulated time
+(ten seconds: several times the slowest board's page pitch, jams and refills included)."""
+_REPORTED_ACTIONS = {"press": "button", "heater": "state"}
+"""Injected actions the firmware has no status event of its own for: the record gets an
+``injected_<kind>`` event (``misfeed``, ``jam``, ``cover``, ``tray`` and ``toner`` have
+the firmware's own ``misfeed``, ``jam``, ``cover_open``, ``paper_loaded``,
+``toner_replaced`` ... when they take effect)."""
+
+ActionListener = Callable[[Action], None]
+"""``listener(action)``: a scenario action is about to be carried out."""
 
 
 class Outcome(enum.StrEnum):
@@ -36,6 +49,9 @@ class Outcome(enum.StrEnum):
     STALLED = "stalled"
     """The printer waits on its operator and nothing scheduled will help."""
     TIMEOUT = "timeout"
+    """The run reached ``max_run_ns`` of simulated time first."""
+    INTERRUPTED = "interrupted"
+    """Ctrl-C stopped the run; the record is what happened until then."""
 
 
 class BoardObservation:
@@ -81,6 +97,7 @@ class PrintRun:
         self.events: list[dict[str, Any]] = []
         self.page_log: list[dict[str, Any]] = []
         self.status_listeners: list[Callable[[StatusEvent], None]] = list(listeners)
+        self._action_listeners: list[ActionListener] = []
         self.jams = 0
         self.warnings = 0
         self._page_watches: list[_PageWatch] = []
@@ -103,7 +120,14 @@ class PrintRun:
             return self.printer.submit_file(spec.file)
         return self.printer.submit(spec.pages, spec.coverage_pct)
 
-    def add_actions(self, actions: Iterable[TimedAction]) -> None:
+    def add_actions(self, actions: Iterable[TimedAction], source: str = "scenario") -> None:
+        """Apply ``actions`` at their moments. A moment the run's jobs can never reach
+        (page 50 of a 3-page run, job 5 of one) or a tray filled past the board's
+        capacity is a `ScenarioError` naming ``source``, raised before anything is
+        scheduled: jobs added later (other than the actions' own ``submit``) are not
+        counted, so add the jobs first."""
+        actions = list(actions)
+        self._check_actions(actions, source)
         for timed in actions:
             moment = timed.moment
             if moment.t_ns is not None:
@@ -114,6 +138,34 @@ class PrintRun:
                 assert moment.page is not None
                 self._page_watches.append(_PageWatch(moment.page, moment.job, timed.action))
 
+    def _check_actions(self, actions: list[TimedAction], source: str) -> None:
+        capacity = self.board.config.tray.capacity_sheets
+        submits = [t.action.value for t in actions if t.action.kind == "submit"]
+        job_pages = {job.id: job.pages for job in self.jobs}
+        next_id = max(job_pages, default=0) + 1
+        for offset, spec in enumerate(submits):
+            job_pages[next_id + offset] = spec.pages
+        run_pages = sum(job_pages.values())
+        for number, timed in enumerate(actions, 1):
+            where = f"{source}: [[at]] #{number}"
+            action, moment = timed.action, timed.moment
+            if action.kind == "tray" and action.value > capacity:
+                raise ScenarioError(
+                    f"{where} tray: {action.value} sheets is over the tray's capacity on "
+                    f"{self.board_name} ({capacity} sheets)")
+            if moment.page is None:
+                continue
+            if moment.job is None:
+                if moment.page > run_pages:
+                    raise ScenarioError(f"{where} page: {moment.page} never comes: the run "
+                                        f"has {run_pages} pages")
+            elif moment.job not in job_pages:
+                known = ", ".join(map(str, job_pages)) or "none"
+                raise ScenarioError(f"{where} job: job {moment.job} never comes (jobs: {known})")
+            elif moment.page > job_pages[moment.job]:
+                raise ScenarioError(f"{where} page: {moment.page} never comes: job "
+                                    f"{moment.job} has {job_pages[moment.job]} pages")
+
     def _timed(self, action: Action) -> Callable[[], None]:
         def fire() -> None:
             self._time_actions_left -= 1
@@ -122,9 +174,23 @@ class PrintRun:
 
         return fire
 
+    def on_action(self, listener: ActionListener) -> None:
+        """Call ``listener(action)`` for every action :meth:`apply` carries out from now
+        on (timed, page-bound or applied directly), just before it is carried out."""
+        self._action_listeners.append(listener)
+
+    def remove_action_listener(self, listener: ActionListener) -> None:
+        """Undo one :meth:`on_action`. ValueError if ``listener`` was never added."""
+        self._action_listeners.remove(listener)
+
     def apply(self, action: Action) -> None:
-        """Carry out one scenario action now."""
+        """Carry out one scenario action now (its listeners are told first)."""
+        for listener in self._action_listeners:
+            listener(action)
         kind, value = action.kind, action.value
+        if kind in _REPORTED_ACTIONS:
+            self.events.append({"t_s": self._t_s(self.scheduler.now_ns),
+                                "kind": f"injected_{kind}", _REPORTED_ACTIONS[kind]: value})
         if kind == "submit":
             spec: JobSpec = value
             self.add_job(spec)
@@ -222,23 +288,36 @@ class PrintRun:
 
     # -- running -----------------------------------------------------------------------
 
+    def default_max_run_ns(self) -> int:
+        """The simulated time a run may take before it ends ``timeout``: two days, or
+        ten seconds a page of its jobs when that is more (a million-page job is not cut
+        off at two days)."""
+        return max(_DEFAULT_MAX_RUN_NS, self.pages_total * _MAX_RUN_NS_PER_PAGE)
+
     def run(self, *, on_progress: Callable[[PrintRun], None] | None = None,
-            progress_every_s: float = 0.1, max_run_ns: int = _DEFAULT_MAX_RUN_NS,
+            progress_every_s: float = 0.1, max_run_ns: int | None = None,
             slice_ns: int | None = None) -> Outcome:
-        """Run to the end (see the module docstring) and return how it ended."""
+        """Run to the end (see the module docstring) and return how it ended;
+        ``max_run_ns`` defaults to :meth:`default_max_run_ns`. On Ctrl-C the run ends
+        ``interrupted`` (its record, wall time included, is what happened until then)
+        and the KeyboardInterrupt goes on to the caller."""
         scheduler = self.scheduler
         step_ns = slice_ns or max(self.board.config.page_pitch_ns * 5, 100_000_000)
         if not scheduler.is_virtual:
             step_ns = min(step_ns, round(progress_every_s * 1e9))
+        limit_ns = self.default_max_run_ns() if max_run_ns is None else max_run_ns
         wall_start = time.perf_counter()
         self._running, self._done, self.end_ns, self.outcome = True, False, None, None
         try:
-            self._run_slices(on_progress, progress_every_s, max_run_ns, step_ns)
+            self._run_slices(on_progress, progress_every_s, limit_ns, step_ns)
+        except KeyboardInterrupt:
+            self.outcome = Outcome.INTERRUPTED
+            raise
         finally:
             self._running = False
-        self.wall_time_s = time.perf_counter() - wall_start
-        if self.end_ns is None:
-            self.end_ns = scheduler.now_ns
+            self.wall_time_s = time.perf_counter() - wall_start
+            if self.end_ns is None:
+                self.end_ns = scheduler.now_ns
         if self.outcome is None:
             failed = any(job.state is JobState.FAILED for job in self.jobs)
             self.outcome = Outcome.FAILED if failed else Outcome.COMPLETED
@@ -255,7 +334,7 @@ class PrintRun:
             if now - self.start_ns >= max_run_ns:
                 self.outcome = Outcome.TIMEOUT
                 break
-            scheduler.run_until(now + step_ns)
+            self._run_slice(now + step_ns, on_progress, progress_every_s)
             if self._done:
                 break
             engine_state = self.printer.firmware.engine.state
@@ -273,6 +352,21 @@ class PrintRun:
                     last_progress = wall_now
                     on_progress(self)
 
+    def _run_slice(self, until_ns: int, on_progress: Callable[[PrintRun], None] | None,
+                   progress_every_s: float) -> None:
+        # A clock tied to wall time spends a slice (five page pitches) in seconds of
+        # wall time: the display is told within it, while the run's own checks (stall,
+        # timeout) stay at the slice's end, so a run is the same with a display or without.
+        ratio = getattr(self.scheduler.clock, "realtime_ratio", None)
+        sub_ns = 0 if ratio is None else max(round(progress_every_s * ratio * 1e9), 1)
+        if on_progress is None or not 0 < sub_ns < until_ns - self.scheduler.now_ns:
+            # no display, a clock not tied to the wall, or a slice within one refresh
+            self.scheduler.run_until(until_ns)
+            return
+        while not self._done and self.scheduler.now_ns < until_ns:
+            self.scheduler.run_until(min(self.scheduler.now_ns + sub_ns, until_ns))
+            on_progress(self)
+
     # -- the record --------------------------------------------------------------------
 
     @property
@@ -280,13 +374,21 @@ class PrintRun:
         end = self.end_ns if self.end_ns is not None else self.scheduler.now_ns
         return self._t_s(end)
 
+    def moments_not_reached(self) -> list[str]:
+        """The page moments whose page never started to feed (a job cancelled or failed
+        before it), described as the scenario says them: the run is honest about actions
+        it never carried out."""
+        return [f"{Moment(page=w.page, job=w.job).describe()}: {w.action.kind}"
+                for w in self._page_watches]
+
     def result(self) -> dict[str, Any]:
         """The ``--json`` contract. Only ``wall_time_s`` and ``speedup`` depend on the
-        machine; everything else is the same for the same board, jobs, scenario, seed."""
+        machine; everything else is the same for the same board, jobs, scenario, seed.
+        ``moments_not_reached`` is there only when some are."""
         obs = self.observation
         toner = obs.toner_pct()
         sim_s = self.sim_time_s
-        return {
+        record = {
             "board": self.board_name,
             "seed": self.seed,
             "outcome": (self.outcome or Outcome.COMPLETED).value,
@@ -308,3 +410,7 @@ class PrintRun:
             "toner_pct": None if toner is None else round(toner, 4),
             "tray_sheets": obs.tray_sheets(),
         }
+        missed = self.moments_not_reached()
+        if missed:
+            record["moments_not_reached"] = missed
+        return record

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from boards import CONFIG_FILE_LIMIT_BYTES, InputFileError, read_input_file
+
 
 class ScenarioError(ValueError):
     """A scenario file that cannot be used; one line naming file and key."""
@@ -88,7 +90,12 @@ _ACTIONS = ("toner_pct", "replace_toner", "tray", "jam", "misfeed", "cover", "pr
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|min)?\s*$")
 _UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
             "min": 60_000_000_000, None: 1_000_000_000}
-_MAX_PAGES = 1_000_000
+MAX_PAGES = 1_000_000
+"""The most pages a job may have (a scenario's ``pages``, ``--pages``)."""
+MAX_SEED = 2**63 - 1
+"""Seeds are 0 to 2**63 - 1, in a scenario and on the command line alike."""
+MAX_MOMENT_NS = 365 * 86_400 * 1_000_000_000
+"""The latest moment a scenario may name: a year of simulated time."""
 
 
 def parse_duration_ns(value: object, where: str) -> int:
@@ -96,14 +103,22 @@ def parse_duration_ns(value: object, where: str) -> int:
     if isinstance(value, bool):
         raise ScenarioError(f"{where}: expected a duration like \"12.5s\", got {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ScenarioError(f"{where}: a moment cannot be negative ({value})")
-        return round(value * 1e9)
+        return _bounded_ns(value * 1e9, value, where)
     if isinstance(value, str):
         m = _DURATION.match(value)
         if m:
-            return round(float(m.group(1)) * _UNIT_NS[m.group(2)])
+            return _bounded_ns(float(m.group(1)) * _UNIT_NS[m.group(2)], value, where)
     raise ScenarioError(f"{where}: expected a duration like \"12.5s\" or \"800ms\", got {value!r}")
+
+
+def _bounded_ns(t_ns: float, value: object, where: str) -> int:
+    if t_ns < 0:
+        raise ScenarioError(f"{where}: a moment cannot be negative ({value})")
+    # `not 0 <= t_ns`: NaN fails every comparison and must not pass.
+    if not 0 <= t_ns <= MAX_MOMENT_NS:
+        raise ScenarioError(
+            f"{where}: {value!r} is out of range [0, {MAX_MOMENT_NS // 1_000_000_000}s]")
+    return round(t_ns)
 
 
 def _int(value: object, where: str, lo: int, hi: int) -> int:
@@ -131,13 +146,13 @@ def _job(raw: object, where: str, base_dir: Path) -> JobSpec:
     if "file" in raw:
         if "pages" in raw or "coverage" in raw:
             raise ScenarioError(f"{where}: give either file or pages and coverage, not both")
-        if not isinstance(raw["file"], str):
+        if not isinstance(raw["file"], str) or "\0" in raw["file"]:
             raise ScenarioError(f"{where} file: expected a path, got {raw['file']!r}")
         path = Path(raw["file"])
         return JobSpec(file=path if path.is_absolute() else base_dir / path)
     if "pages" not in raw:
         raise ScenarioError(f"{where} pages: missing (or give file)")
-    pages = _int(raw["pages"], f"{where} pages", 1, _MAX_PAGES)
+    pages = _int(raw["pages"], f"{where} pages", 1, MAX_PAGES)
     coverage = _pct(raw.get("coverage", 5.0), f"{where} coverage")
     return JobSpec(pages=pages, coverage_pct=coverage)
 
@@ -181,7 +196,7 @@ def _at(raw: object, where: str) -> TimedAction:
             raise ScenarioError(f"{where} job: goes with page, not time")
         moment = Moment(t_ns=parse_duration_ns(raw["time"], f"{where} time"))
     else:
-        page = _int(raw["page"], f"{where} page", 1, _MAX_PAGES)
+        page = _int(raw["page"], f"{where} page", 1, MAX_PAGES)
         job = _int(raw["job"], f"{where} job", 1, 1_000_000) if "job" in raw else None
         moment = Moment(page=page, job=job)
     kind = actions[0]
@@ -189,15 +204,21 @@ def _at(raw: object, where: str) -> TimedAction:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file. Raises ScenarioError."""
+    """Read and validate a scenario file: a regular UTF-8 file (a byte order mark is
+    accepted) of at most 1 MiB (`boards.CONFIG_FILE_LIMIT_BYTES`). Raises ScenarioError."""
     p = Path(path)
     try:
-        with p.open("rb") as f:
-            raw = tomllib.load(f)
+        data = read_input_file(p, CONFIG_FILE_LIMIT_BYTES, "scenario file")
+    except InputFileError as e:
+        raise ScenarioError(str(e)) from None
+    try:
+        raw = tomllib.loads(data.decode("utf-8-sig"))
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError(f"{p.name}: not valid TOML: {e}") from None
-    except OSError as e:
-        raise ScenarioError(f"{p}: cannot read scenario: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ScenarioError(f"{p.name}: not UTF-8 text (byte {e.start})") from None
+    except RecursionError:
+        raise ScenarioError(f"{p.name}: not valid TOML: nested too deeply") from None
     return parse_scenario(raw, p.name, p.parent)
 
 
@@ -212,7 +233,7 @@ def parse_scenario(raw: dict[str, Any], name: str = "<scenario>",
         raise ScenarioError(f"{name}: board: expected a board name or path, got {board!r}")
     seed = raw.get("seed")
     if seed is not None:
-        seed = _int(seed, f"{name}: seed", 0, 2**63 - 1)
+        seed = _int(seed, f"{name}: seed", 0, MAX_SEED)
     jobs_raw = raw.get("job", [])
     if not isinstance(jobs_raw, list):
         raise ScenarioError(f"{name}: job: expected [[job]] tables")

@@ -21,17 +21,13 @@ imported only here and only when a picture is asked for, on an ``Agg`` canvas of
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from emulator.trace._recorder import TraceError, TraceEvent, read_trace
-
-__all__ = ["PLOT_SUFFIXES", "PlotError", "Timeline", "plot_trace", "register", "timeline"]
+from emulator.trace._reader import TraceEvent, read_trace
 
 PLOT_SUFFIXES: Final = (".png", ".svg")
 _MAX_FAULT_LABELS: Final = 40
@@ -287,30 +283,3 @@ def _draw(tl: Timeline, out: Path, suffix: str, title: str | None) -> None:
         fig.savefig(out, format=suffix[1:], metadata=metadata, dpi=120)
     except OSError as e:
         raise PlotError(f"cannot write {out}: {e.strerror}") from None
-
-
-# -- the command line -----------------------------------------------------------------
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``printer-emu plot TRACE -o FILE``; its handler returns the exit status."""
-    p = subparsers.add_parser(
-        "plot", help="draw the timeline of a traced run (PNG or SVG)",
-        description="Draw a run's timeline from its trace (--trace FILE.jsonl or .vcd): "
-                    "each active object's states as a lane, toner %% and fuser °C as "
-                    "curves, pages, faults and interrupts as ticks. Needs matplotlib "
-                    "(pip install 'printer-emu[plot]').")
-    p.add_argument("trace", metavar="TRACE", help="a trace file (.jsonl or .vcd)")
-    p.add_argument("-o", "--output", required=True, metavar="FILE",
-                   help="the picture: FILE.png or FILE.svg")
-    p.add_argument("--title", help="the picture's title (default: board, pages, time)")
-    p.set_defaults(handler=_cmd_plot)
-
-
-def _cmd_plot(args: argparse.Namespace) -> int:
-    try:
-        plot_trace(args.trace, args.output, title=args.title)
-    except (PlotError, TraceError) as e:
-        print(f"printer-emu: error: plot: {e}", file=sys.stderr)
-        return 2
-    return 0

@@ -1,22 +1,13 @@
-"""Tracing a run: every interrupt, ISR, state change, I/O request and fault, in nanoseconds.
+"""The trace recorder: every interrupt, ISR, state change, I/O request and fault, in ns.
 
 A :class:`TraceRecorder` watches a board and the firmware on it and turns what it sees
 into *events* ``(t_ns, scope, signal, value)``; each ``(scope, signal)`` pair is one
-declared :class:`Signal` (a variable of the waveform). Sinks write the events out:
+declared :class:`Signal` (a variable of the waveform). Sinks (``_sinks.py``) write the
+events out; an in-memory ring of the last ``ring_size`` events is always kept, for the
+HIL harness's failure report (:meth:`TraceRecorder.tail`).
 
-* :class:`VcdSink` — a VCD file (``pyvcd``, timescale 1 ns) for GTKWave or Surfer: a
-  scope per model, per interrupt line and per active object; lines and sensors as
-  wires, states and texts as strings, toner %, fuser °C and the tray's count as reals,
-  counts as integers.
-* :class:`JsonlSink` — the same events, one JSON object a line, keys in the order
-  ``t_ns, scope, signal, value``. It opens with the value of every signal at the start
-  (what a VCD's ``$dumpvars`` holds; ``null`` when unknown), then one line per event.
-  The VCD keeps one value per signal at the start and drops events that do not change
-  a value; the JSONL keeps them all.
-* an in-memory ring of the last ``ring_size`` events, always kept, for the HIL harness's
-  failure report (:meth:`TraceRecorder.tail`).
-
-What is watched, and how (nothing in ``hal``, ``firmware`` or the physics is changed):
+What is watched, and how — through the hooks each part offers; nothing in ``hal``,
+``firmware``, the physics or the run is replaced or changed:
 
 ==========================  ==============================================================
 ``irq.<line>``              ``board.irq.add_listener``: ``level`` (wire: the level the
@@ -30,13 +21,12 @@ What is watched, and how (nothing in ``hal``, ``firmware`` or the physics is cha
 ``firmware.<object>``       ``printer.subscribe`` (survives resets): ``state``.
 ``firmware``                ``status`` (every other status event, as ``kind(k=v,...)``),
                             ``pages_delivered``, ``boots``.
-``io.imaging``              every ``board.submit`` (the recorder wraps the board
-                            instance's ``submit`` while attached and watches the handle
-                            it returns): ``request`` (``job.page:submitted``,
+``io.imaging``              ``board.add_imaging_listener``: every ``board.submit`` and
+                            the handle it returns: ``request`` (``job.page:submitted``,
                             ``...:imaging_started``, ``...:done|failed|cancelled``),
                             ``in_flight``, ``error``.
-``scenario``                ``action``: each scenario action a :class:`PrintRun` applies
-                            (its instance's ``apply`` is wrapped the same way).
+``scenario``                ``run.on_action``: ``action``, each scenario action a
+                            :class:`PrintRun` applies.
 ``trace``                   ``board``, ``seed`` (what the run was) and ``undeclared``
                             (``scope.signal=value`` of events for undeclared signals: the
                             VCD cannot declare a variable once it has started).
@@ -66,21 +56,29 @@ sinks get them in batches of :data:`_BATCH` (and at :meth:`TraceRecorder.flush` 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import math
-import re
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final, Literal, Protocol
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any, Final
 
+from emulator.trace._signals import (
+    SIGNAL_KINDS,
+    Event,
+    Signal,
+    SignalKind,
+    TraceError,
+    TraceSink,
+    kind_of,
+    trace_text,
+)
 from hal import (
     PRIORITY_LATE,
     Board,
     Crossing,
     DigitalInput,
+    ImagePage,
     IoEvent,
     IoHandle,
     IoState,
@@ -92,39 +90,12 @@ from hal import (
 )
 
 if TYPE_CHECKING:
-    from emulator.run._print_run import PrintRun
-    from emulator.run._scenario import Action
+    from emulator.run import Action, PrintRun
     from firmware import Printer, StatusEvent
-
-__all__ = [
-    "DEFAULT_RING_SIZE",
-    "TRACE_SUFFIXES",
-    "Event",
-    "JsonlSink",
-    "Signal",
-    "SignalKind",
-    "TraceError",
-    "TraceEvent",
-    "TraceRecorder",
-    "TraceSink",
-    "VcdSink",
-    "add_trace_option",
-    "open_sink",
-    "read_trace",
-    "start_board_trace",
-    "start_trace",
-    "trace_path",
-    "trace_run",
-]
-
-SignalKind = Literal["wire", "integer", "real", "string"]
 
 DEFAULT_RING_SIZE: Final = 10_000
 """Events the recorder keeps in memory for :meth:`TraceRecorder.tail`."""
 
-TRACE_SUFFIXES: Final = (".vcd", ".jsonl")
-
-_VERSION: Final = "printer-emu trace 1"
 _BATCH: Final = 4096
 """Events handed to the sinks at a time."""
 _FOREVER: Final = 1 << 62
@@ -161,215 +132,6 @@ _BOARD_INITIAL: Final[dict[tuple[str, str], object]] = {
 }
 
 
-class TraceError(Exception):
-    """A trace that cannot be made (a bad path, misuse of the recorder): one line."""
-
-
-class Signal:
-    """One traced variable: ``scope`` (dotted: ``irq.feed_sensor``), ``name``, ``kind``
-    and the value it has when the trace starts (``None``: unknown)."""
-
-    __slots__ = ("index", "init", "kind", "name", "scope")
-
-    def __init__(self, scope: str, name: str, kind: SignalKind, init: object) -> None:
-        self.scope = scope
-        self.name = name
-        self.kind: SignalKind = kind
-        self.init = init
-        self.index = -1
-        """Position in the sorted declaration; set by :meth:`TraceRecorder.start`."""
-
-    def __repr__(self) -> str:
-        return f"<Signal {self.scope}.{self.name} {self.kind}>"
-
-
-Event = tuple[int, Signal, object]
-"""What the recorder hands its sinks: ``(t_ns, signal, value)``, in time order. A signal
-whose ``index`` is -1 was not declared (see :meth:`TraceRecorder.record`)."""
-
-
-class TraceSink(Protocol):
-    """Where events go. ``open`` gets every signal (sorted, indexed; ``signal.init`` is
-    its value at ``start_ns``) before any batch; ``write`` gets the events in batches, in
-    time order."""
-
-    def open(self, signals: Sequence[Signal], start_ns: int, title: str) -> None: ...
-
-    def write(self, events: Sequence[Event]) -> None: ...
-
-    def close(self, end_ns: int) -> None: ...
-
-
-# -- sinks ----------------------------------------------------------------------------
-
-
-def _text(value: object) -> str:
-    """A value as trace text: ASCII (VCD readers decode strings as ASCII), floats short."""
-    if isinstance(value, str):
-        text = value
-    elif isinstance(value, float):
-        text = f"{value:.6g}"
-    else:
-        text = str(value)
-    return text if text.isascii() else text.encode("ascii", "backslashreplace").decode()
-
-
-def _json_value(value: object) -> str:
-    if value is None or isinstance(value, bool | int | str):
-        return json.dumps(value)
-    if isinstance(value, float) and math.isfinite(value):
-        return repr(value)
-    return json.dumps(_text(value))
-
-
-class _Output:
-    """A text file the sink owns (opened from a path) or borrows (given open)."""
-
-    def __init__(self, target: str | Path | IO[str]) -> None:
-        if isinstance(target, str | Path):
-            try:
-                # ASCII (VCD readers decode strings as ASCII; JSON is escaped anyway), with
-                # any other character written as a \x/\u escape rather than failing, and
-                # newline="\n": the same bytes on every platform.
-                self.file: IO[str] = open(  # noqa: SIM115
-                    target, "w", encoding="ascii", errors="backslashreplace", newline="\n")
-            except OSError as e:
-                raise TraceError(f"cannot write trace {target}: {e.strerror}") from None
-            self.owned = True
-        else:
-            self.file = target
-            self.owned = False
-
-    def close(self) -> None:
-        if self.owned:
-            self.file.close()
-        else:
-            self.file.flush()
-
-
-class JsonlSink:
-    """The events as JSON Lines: ``{"t_ns": ..., "scope": ..., "signal": ..., "value": ...}``."""
-
-    def __init__(self, target: str | Path | IO[str]) -> None:
-        self._out = _Output(target)
-        self._prefix: list[str] = []
-
-    def open(self, signals: Sequence[Signal], start_ns: int, title: str) -> None:
-        self._prefix = [self._head(s) for s in signals]
-        self.write([(start_ns, s, s.init) for s in signals])
-
-    @staticmethod
-    def _head(signal: Signal) -> str:
-        return f',"scope":{json.dumps(signal.scope)},"signal":{json.dumps(signal.name)},"value":'
-
-    def write(self, events: Sequence[Event]) -> None:
-        prefix, head, value_of = self._prefix, self._head, _json_value
-        self._out.file.write("".join([
-            f'{{"t_ns":{t_ns}{prefix[signal.index] if signal.index >= 0 else head(signal)}'
-            f'{value_of(value)}}}\n'
-            for t_ns, signal, value in events
-        ]))
-
-    def close(self, end_ns: int) -> None:
-        self._out.close()
-
-
-def _vcd_wire(value: object) -> object:
-    return "x" if value is None else bool(value)
-
-
-def _vcd_integer(value: object) -> object:
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return round(value)
-    return "x"
-
-
-def _vcd_real(value: object) -> object:
-    return value if isinstance(value, int | float) else math.nan
-
-
-def _vcd_string(value: object) -> object:
-    return "" if value is None else _text(value)
-
-
-_VCD_CONVERT: Final[dict[SignalKind, Callable[[object], object]]] = {
-    "wire": _vcd_wire,
-    "integer": _vcd_integer,
-    "real": _vcd_real,
-    "string": _vcd_string,
-}
-_VCD_TYPE: Final[dict[SignalKind, tuple[str, int | None]]] = {
-    "wire": ("wire", 1),
-    "integer": ("integer", 32),
-    "real": ("real", None),
-    "string": ("string", None),
-}
-
-
-class VcdSink:
-    """The events as a Value Change Dump (``pyvcd``), timescale 1 ns."""
-
-    def __init__(self, target: str | Path | IO[str]) -> None:
-        self._out = _Output(target)
-        self._writer: Any = None
-        self._vars: list[Any] = []
-        self._convert: list[Callable[[object], object]] = []
-        self._undeclared: Any = None
-
-    def open(self, signals: Sequence[Signal], start_ns: int, title: str) -> None:
-        from vcd import VCDWriter
-
-        writer = VCDWriter(self._out.file, timescale="1 ns", date="", version=_VERSION,
-                           comment=title, init_timestamp=start_ns)
-        self._writer = writer
-        for signal in signals:
-            var_type, size = _VCD_TYPE[signal.kind]
-            convert = _VCD_CONVERT[signal.kind]
-            init: Any = convert(signal.init)
-            if signal.kind == "real" and signal.init is None:
-                init = 0.0
-            var = writer.register_var(signal.scope, signal.name, var_type, size=size, init=init)
-            self._vars.append(var)
-            self._convert.append(convert)
-            if (signal.scope, signal.name) == ("trace", "undeclared"):
-                self._undeclared = var
-
-    def write(self, events: Sequence[Event]) -> None:
-        change, variables = self._writer.change, self._vars
-        for t_ns, signal, value in events:
-            i = signal.index
-            if i < 0:
-                if self._undeclared is not None:
-                    change(self._undeclared, t_ns,
-                           _text(f"{signal.scope}.{signal.name}={_text(value)}"))
-                continue
-            try:
-                change(variables[i], t_ns, value)
-            except ValueError:
-                # Values recorded here have the signal's type; one that has not is coerced.
-                change(variables[i], t_ns, self._convert[i](value))
-
-    def close(self, end_ns: int) -> None:
-        if self._writer is not None:
-            self._writer.close(end_ns)
-        self._out.close()
-
-
-def open_sink(path: str | Path) -> TraceSink:
-    """A sink for ``path`` by its suffix (``.vcd`` or ``.jsonl``). Raises TraceError."""
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix == ".vcd":
-        return VcdSink(p)
-    if suffix == ".jsonl":
-        return JsonlSink(p)
-    raise TraceError(f"a trace file ends in .vcd or .jsonl, got {str(path)!r}")
-
-
-# -- the recorder ---------------------------------------------------------------------
-
 
 class _IrqSignals:
     __slots__ = ("isr", "isr_count", "level", "raised", "raised_count", "value")
@@ -398,20 +160,13 @@ def _irq_value(value: object) -> str:
         return f"{value.crossing.value}:{value.reading:.6g}"
     if isinstance(value, LinkChange):
         return ("up" if value.up else "down") + (f":{value.reason}" if value.reason else "")
-    return _text(value)
+    return trace_text(value)
 
 
 def _status_text(kind: str, detail: dict[str, Any]) -> str:
     if not detail:
         return kind
-    return kind + "(" + ",".join(f"{k}={_text(v)}" for k, v in sorted(detail.items())) + ")"
-
-
-def _request_label(request: object) -> str:
-    job, page = getattr(request, "job", None), getattr(request, "page", None)
-    if isinstance(job, int) and isinstance(page, int):
-        return f"{job}.{page}"
-    return _text(request)
+    return kind + "(" + ",".join(f"{k}={trace_text(v)}" for k, v in sorted(detail.items())) + ")"
 
 
 def _action_text(action: Action) -> str:
@@ -421,17 +176,7 @@ def _action_text(action: Action) -> str:
         return f"submit:{pages}x{coverage:g}%"
     if value is True:
         return action.kind
-    return f"{action.kind}:{_text(value)}"
-
-
-def _kind_of(value: object) -> SignalKind:
-    if isinstance(value, bool):
-        return "wire"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "real"
-    return "string"
+    return f"{action.kind}:{trace_text(value)}"
 
 
 class TraceRecorder:
@@ -442,6 +187,8 @@ class TraceRecorder:
             raise ValueError(f"ring_size must be >= 0, got {ring_size}")
         self._signals: dict[tuple[str, str], Signal] = {}
         self._sinks: list[TraceSink] = []
+        self._failed: list[TraceSink] = []
+        self._write_error: str | None = None
         self._pending: list[Event] = []
         """Events not yet handed to the sinks (all of them until :meth:`start`)."""
         self._batch = _FOREVER
@@ -449,10 +196,8 @@ class TraceRecorder:
         self._ring: deque[Event] = deque(maxlen=ring_size)
         self._started = False
         self._closed = False
+        """Stopped: nothing more is recorded (handles still in flight may call back)."""
         self._detach: list[Callable[[], None]] = []
-        self._emit: Callable[[int, Signal, object], None] = self._emit_active
-        """Records one event (:meth:`stop` swaps in a no-op: handles still in flight and
-        timers may call back after it)."""
         self._scheduler: Scheduler | None = None
         self._start_ns = 0
         self._last_ns = 0
@@ -475,6 +220,8 @@ class TraceRecorder:
         self._pages_count = 0
         self._boots: Signal | None = None
         self._boots_count = 0
+        # the run
+        self._action: Signal | None = None
         # io
         self._request: Signal | None = None
         self._in_flight: Signal | None = None
@@ -500,7 +247,7 @@ class TraceRecorder:
         signal, with ``init`` if it had none."""
         if self.started:
             raise TraceError(f"cannot declare {scope}.{name}: the trace has started")
-        if kind not in _VCD_TYPE:
+        if kind not in SIGNAL_KINDS:
             raise ValueError(f"unknown signal kind {kind!r}")
         key = (scope, name)
         signal = self._signals.get(key)
@@ -536,17 +283,12 @@ class TraceRecorder:
         scenario actions it applies."""
         self.attach_board(run.board)
         self.attach_printer(run.printer)
-        self.declare("trace", "board", "string", _text(run.board_name))
+        self.declare("trace", "board", "string", trace_text(run.board_name))
         self.declare("trace", "seed", "integer", run.seed)
         self._title_parts.append(f"board {run.board_name}, seed {run.seed}")
-        signal = self.declare("scenario", "action", "string", "")
-        original = run.apply
-
-        def apply(action: Action) -> None:
-            self._emit(self._now(), signal, _action_text(action))
-            original(action)
-
-        self._wrap(run, "apply", apply)
+        self._action = self.declare("scenario", "action", "string", "")
+        run.on_action(self._on_action)
+        self._detach.append(lambda: run.remove_action_listener(self._on_action))
 
     def attach_board(self, board: Board) -> None:
         """Watch a board: its interrupt lines, its probe (emulated boards), and the
@@ -604,40 +346,15 @@ class TraceRecorder:
         for scope, name, kind in _BOARD_SIGNALS:
             self.declare(scope, name, kind, initial.pop((scope, name), None))
         for (scope, name), value in sorted(initial.items()):
-            self.declare(scope, name, _kind_of(value), value)
+            self.declare(scope, name, kind_of(value), value)
         self._detach.append(lambda: remove_probe(self._on_probe))
 
     def _attach_imaging(self, board: Board) -> None:
-        original = board.submit
-
-        def submit(request: Any) -> IoHandle:
-            handle = original(request)
-            self._on_submit(handle)
-            return handle
-
-        if not self._wrap(board, "submit", submit):
-            return
         self._request = self.declare("io.imaging", "request", "string", "")
         self._in_flight = self.declare("io.imaging", "in_flight", "integer", 0)
         self._io_error = self.declare("io.imaging", "error", "string", "")
-
-    def _wrap(self, target: object, name: str, wrapper: Callable[..., Any]) -> bool:
-        """Put ``wrapper`` on ``target``'s instance for ``name`` until :meth:`stop`."""
-        try:
-            own = vars(target)
-        except TypeError:
-            return False
-        had, before = name in own, own.get(name)
-        setattr(target, name, wrapper)
-
-        def restore() -> None:
-            if had:
-                setattr(target, name, before)
-            else:
-                delattr(target, name)
-
-        self._detach.append(restore)
-        return True
+        board.add_imaging_listener(self._on_submit)
+        self._detach.append(lambda: board.remove_imaging_listener(self._on_submit))
 
     # -- starting and stopping -------------------------------------------------------
 
@@ -655,7 +372,7 @@ class TraceRecorder:
         title = "printer-emu trace" + (f": {'; '.join(self._title_parts)}"
                                       if self._title_parts else "")
         for sink in self._sinks:
-            sink.open(signals, self._start_ns, title)
+            self._guarded(sink, sink.open, signals, self._start_ns, title)
         self._batch = _BATCH
         self.flush()
 
@@ -669,23 +386,39 @@ class TraceRecorder:
         self._flushed += len(pending)
         self._ring.extend(pending)
         for sink in self._sinks:
-            sink.write(pending)
+            self._guarded(sink, sink.write, pending)
 
     def stop(self) -> None:
         """Detach from everything, hand over the last events and close the sinks (the VCD
         ends at the last instant the scheduler reached). Idempotent."""
         if self._closed:
             return
-        self._emit = self._emit_stopped
+        self._closed = True
         for detach in reversed(self._detach):
             detach()
         self._detach.clear()
         self.flush()
-        self._closed = True
         if self._started:
             end_ns = max(self._last_ns, self._now())
             for sink in self._sinks:
-                sink.close(end_ns)
+                self._guarded(sink, sink.close, end_ns)
+            for sink in self._failed:  # release the file; what it holds is lost anyway
+                with contextlib.suppress(OSError):
+                    sink.close(end_ns)
+        if self._write_error is not None:
+            raise TraceError(f"cannot write the trace: {self._write_error}")
+
+    def _guarded(self, sink: TraceSink, use: Callable[..., None], *args: Any) -> None:
+        # A full disk (or any write error) must not stop the traced run with a traceback
+        # in the middle of a status listener: the sink is dropped, the run goes on, and
+        # stop() reports the error as one line.
+        if sink in self._failed:
+            return
+        try:
+            use(*args)
+        except OSError as e:
+            self._failed.append(sink)
+            self._write_error = self._write_error or (e.strerror or str(e))
 
     close = stop
 
@@ -700,7 +433,7 @@ class TraceRecorder:
     def _now(self) -> int:
         return self._scheduler.now_ns if self._scheduler is not None else self._last_ns
 
-    def _emit_active(self, t_ns: int, signal: Signal, value: object) -> None:
+    def _emit(self, t_ns: int, signal: Signal, value: object) -> None:
         # The hot path: one append, a batch handed over now and then.
         if t_ns < self._last_ns:
             t_ns = self._last_ns
@@ -711,9 +444,6 @@ class TraceRecorder:
         pending.append((t_ns, signal, value))
         if len(pending) >= self._batch:
             self.flush()
-
-    def _emit_stopped(self, t_ns: int, signal: Signal, value: object) -> None:
-        return None
 
     def record(self, t_ns: int | None, scope: str, name: str, value: object) -> None:
         """Record ``value`` for a declared signal at ``t_ns`` (``None``: now). For the
@@ -731,7 +461,7 @@ class TraceRecorder:
         if self._closed:
             return
         self.undeclared += 1
-        self._emit(t_ns, Signal(scope, name, _kind_of(value), None), value)  # index -1
+        self._emit(t_ns, Signal(scope, name, kind_of(value), None), value)  # index -1
 
     # -- what the listeners see --------------------------------------------------------
 
@@ -806,25 +536,34 @@ class TraceRecorder:
                 self._state_now[name] = state
                 self._emit(t_ns, signal, state)
 
-    def _on_submit(self, handle: IoHandle) -> None:
+    def _on_action(self, action: Action) -> None:
+        assert self._action is not None
+        self._emit(self._now(), self._action, _action_text(action))
+
+    def _on_submit(self, page: ImagePage, handle: IoHandle) -> None:
         request, in_flight = self._request, self._in_flight
         assert request is not None and in_flight is not None
-        label = _request_label(handle.request)
+        label = f"{page.job}.{page.page}"
         t_ns = self._now()
         self._emit(t_ns, request, f"{label}:submitted")
         self._in_flight_count += 1
         self._emit(t_ns, in_flight, self._in_flight_count)
 
+        # The handle outlives the trace when the run goes on after stop(): both callbacks
+        # then record nothing.
         def on_event(_: IoHandle, event: IoEvent) -> None:
-            self._emit(event.t_ns, request, f"{label}:{event.kind}")
+            if not self._closed:
+                self._emit(event.t_ns, request, f"{label}:{event.kind}")
 
         def on_done(done: IoHandle) -> None:
+            if self._closed:
+                return
             now = self._now()
             self._emit(now, request, f"{label}:{done.state.value}")
             self._in_flight_count -= 1
             self._emit(now, in_flight, self._in_flight_count)
             if done.state is IoState.FAILED and self._io_error is not None:
-                self._emit(now, self._io_error, f"{label}:{_text(done.error)}")
+                self._emit(now, self._io_error, f"{label}:{trace_text(done.error)}")
 
         handle.on_event(on_event)
         handle.on_done(on_done)
@@ -856,152 +595,6 @@ def _plain(value: object) -> object:
         return value
     if isinstance(value, float) and math.isfinite(value):
         return value
-    return _text(value)
+    return trace_text(value)
 
 
-# -- the command line -----------------------------------------------------------------
-
-
-def trace_path(text: str) -> Path:
-    """``--trace`` argument type: a path ending in .vcd or .jsonl in a directory that
-    exists (argparse turns the error into one usage line)."""
-    path = Path(text)
-    if path.suffix.lower() not in TRACE_SUFFIXES:
-        raise argparse.ArgumentTypeError(
-            f"a trace file ends in .vcd or .jsonl, got {text!r}")
-    parent = path.parent
-    if not parent.is_dir():
-        raise argparse.ArgumentTypeError(f"no directory {str(parent)!r} for {text!r}")
-    return path
-
-
-def add_trace_option(parser: argparse.ArgumentParser) -> None:
-    """Add ``--trace FILE`` (``.vcd`` or ``.jsonl``) to a subcommand's parser."""
-    parser.add_argument(
-        "--trace", type=trace_path, metavar="FILE", default=None,
-        help="record the run: FILE.vcd (waveforms for GTKWave/Surfer) or FILE.jsonl "
-             "(one event a line)")
-
-
-def start_trace(run: PrintRun, path: str | Path, *,
-                ring_size: int = DEFAULT_RING_SIZE) -> TraceRecorder:
-    """Trace ``run`` into ``path`` (.vcd or .jsonl) from now; :meth:`~TraceRecorder.stop`
-    when the run is over. Raises TraceError for a bad path."""
-    sink = open_sink(path)
-    recorder = TraceRecorder(ring_size=ring_size)
-    recorder.add_sink(sink)
-    recorder.attach_run(run)
-    recorder.start()
-    return recorder
-
-
-def start_board_trace(board: Board, path: str | Path, *,
-                      ring_size: int = DEFAULT_RING_SIZE) -> TraceRecorder:
-    """Trace a board with no firmware on this side (``serve``: the host runs it)."""
-    sink = open_sink(path)
-    recorder = TraceRecorder(ring_size=ring_size)
-    recorder.add_sink(sink)
-    recorder.attach_board(board)
-    recorder.start()
-    return recorder
-
-
-@contextlib.contextmanager
-def trace_run(run: PrintRun, path: str | Path | None) -> Iterator[TraceRecorder | None]:
-    """``with trace_run(run, args.trace): ...``: trace the block into ``path``, or do
-    nothing at all when ``path`` is ``None``. The file is complete when the block ends,
-    however it ends."""
-    if path is None:
-        yield None
-        return
-    recorder = start_trace(run, path)
-    try:
-        yield recorder
-    finally:
-        recorder.stop()
-
-
-# -- reading a trace back ---------------------------------------------------------------
-
-TraceEvent = tuple[int, str, str, object]
-"""``(t_ns, scope, signal, value)``, as recorded."""
-
-_VCD_ESCAPE = re.compile(r"\\(\\|t|n|r|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
-_VCD_UNESCAPE = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
-
-
-def _vcd_unescape(text: str) -> str:
-    return _VCD_ESCAPE.sub(
-        lambda m: _VCD_UNESCAPE.get(m.group(1)) or chr(int(m.group(1)[1:], 16)), text)
-
-
-def read_trace(path: str | Path) -> list[TraceEvent]:
-    """The events of a ``.jsonl`` or ``.vcd`` trace, in file order. A VCD gives the
-    initial values and then only the changes. Raises TraceError for an unreadable file."""
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix not in TRACE_SUFFIXES:
-        raise TraceError(f"a trace file ends in .vcd or .jsonl, got {str(path)!r}")
-    try:
-        if suffix == ".jsonl":
-            return _read_jsonl(p)
-        return _read_vcd(p)
-    except OSError as e:
-        raise TraceError(f"cannot read trace {path}: {e.strerror}") from None
-
-
-def _read_jsonl(path: Path) -> list[TraceEvent]:
-    events: list[TraceEvent] = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                events.append((int(obj["t_ns"]), str(obj["scope"]), str(obj["signal"]),
-                               obj["value"]))
-            except (ValueError, KeyError, TypeError):
-                raise TraceError(f"{path.name}:{number}: not a trace event") from None
-    return events
-
-
-def _read_vcd(path: Path) -> list[TraceEvent]:
-    from vcd.reader import TokenKind, VCDParseError, tokenize
-
-    names: dict[str, list[tuple[str, str]]] = {}
-    scopes: list[str] = []
-    events: list[TraceEvent] = []
-    t_ns = 0
-    with path.open("rb") as f:
-        try:
-            for token in tokenize(f):
-                kind = token.kind
-                if kind is TokenKind.CHANGE_TIME:
-                    t_ns = token.data  # type: ignore[assignment]
-                    continue
-                if kind is TokenKind.SCOPE:
-                    scopes.append(token.scope.ident)
-                elif kind is TokenKind.UPSCOPE:
-                    scopes.pop()
-                elif kind is TokenKind.VAR:
-                    var = token.var
-                    names.setdefault(var.id_code, []).append((".".join(scopes), var.reference))
-                value: object
-                if kind is TokenKind.CHANGE_SCALAR:
-                    ident, raw = token.scalar_change
-                    value = {"1": True, "0": False}.get(raw)
-                elif kind is TokenKind.CHANGE_VECTOR:
-                    ident, vector = token.vector_change
-                    value = vector if isinstance(vector, int) else None
-                elif kind is TokenKind.CHANGE_REAL:
-                    ident, value = token.real_change
-                elif kind is TokenKind.CHANGE_STRING:
-                    ident, text = token.string_change
-                    value = _vcd_unescape(text)
-                else:
-                    continue
-                for scope, name in names.get(ident, ()):
-                    events.append((t_ns, scope, name, value))
-        except VCDParseError as e:
-            raise TraceError(f"{path.name}: not a VCD file: {e}") from None
-    return events

@@ -7,10 +7,12 @@ that decides what the caller should do:
 was wrong with the request; retrying after the link is back may well succeed.
 
 * :class:`LinkDown` — the link is not up (never came up, went silent, the peer restarted).
-* :class:`LinkTimeout` — an answer did not come in time (also a :class:`TimeoutError`).
+* :class:`LinkTimeout` — an answer did not come in time (also a :class:`TimeoutError`);
+  :class:`NoDeviceAnswer` — no device completed the handshake when a board was opened.
+* :class:`PortUnavailable` — the port cannot be opened (also a :class:`ConnectionError`).
 * :class:`DeviceReset` — the device rebooted (new boot nonce); its state is gone.
 * :class:`FrameDecodeError` — bytes arrived damaged. The decoder *returns* these as
-  values (:class:`hal.serial._wire.CorruptFrame`); the classes exist for callers that want to
+  values (:class:`~hal.serial.CorruptFrame`); the classes exist for callers that want to
   raise one (``corrupt.error()``). One subclass per :class:`DecodeErrorKind`.
 
 ``ProtocolMisuse`` — one side asked for something the protocol or the other side does
@@ -18,7 +20,8 @@ not allow. Retrying the same thing fails the same way; fix the caller, the firmw
 the configuration.
 
 * :class:`IncompatiblePeer` — the ends cannot talk: :class:`ProtocolVersionMismatch`,
-  two hosts on one line, a line that echoes our own frames.
+  two hosts on one line, a line that echoes our own frames, :class:`BoardMismatch` (the
+  device is another board than the board file).
 * :class:`MalformedPayload` — a payload that is not the CBOR its frame type requires.
 * :class:`PayloadTooLarge` — a payload above the peer's advertised limit (also a
   :class:`ValueError`: it is the caller's argument that is wrong).
@@ -128,6 +131,27 @@ class LinkTimeout(LinkFailure, TimeoutError):
     """An answer did not arrive in time although the link stayed up."""
 
 
+class NoDeviceAnswer(LinkTimeout):
+    """The port opened, but no device completed the handshake (and the first
+    ``board.snapshot``) within the time allowed."""
+
+    def __init__(self, url: str, timeout_s: float, detail: str = "") -> None:
+        more = f" ({detail})" if detail else ""
+        super().__init__(
+            f"no printer board answered on {url} within {timeout_s:g} s{more}: is a device "
+            "there, running the serial protocol?"
+        )
+        self.url = url
+
+
+class PortUnavailable(LinkFailure, ConnectionError):
+    """The port cannot be opened: no such device, no permission, connection refused."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot open port {url}: {reason}")
+        self.url = url
+
+
 class DeviceReset(LinkFailure):
     """The device rebooted (its HELLO carried a new boot nonce): all its state is gone
     and requests in flight will never be answered."""
@@ -221,6 +245,11 @@ class ProtocolVersionMismatch(IncompatiblePeer):
         )
         self.local = local
         self.remote = remote
+
+
+class BoardMismatch(IncompatiblePeer):
+    """The device says it is another board than the board file describes (or one that
+    no board file describes)."""
 
 
 class MalformedPayload(ProtocolMisuse):

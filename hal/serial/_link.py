@@ -1,5 +1,5 @@
 """The reliable link of the serial-attached board: one sans-IO endpoint, the same on both
-ends (host and device), over the frames of :mod:`hal.serial._wire`.
+ends (host and device), over the frames of :mod:`hal.serial._frames`.
 
 Sans-IO means the endpoint never touches a port, a thread or a clock. The caller feeds it
 the bytes it read and the time, and writes the bytes it is given::
@@ -62,7 +62,8 @@ Guarantees across a session's end (link down, peer restart or reboot, :meth:`res
 * A new boot nonce in the peer's HELLO is reported as ``LinkLost(PEER_RESET)`` (if a
   session was up) and ``LinkEstablished(peer_reset=True)``: the peer's state is gone.
 
-The endpoint is not thread-safe: one thread (the scheduler's) calls everything.
+The endpoint is not thread-safe: one thread (the scheduler's) calls everything; on a
+scheduler, :class:`hal.serial.LinkPump` makes those calls for both ends.
 """
 
 from __future__ import annotations
@@ -82,10 +83,9 @@ from hal.serial._errors import (
     PrinterLinkError,
     ProtocolVersionMismatch,
 )
-from hal.serial._wire import (
+from hal.serial._frames import (
     DEFAULT_MAX_PAYLOAD,
     DELIMITER,
-    FIRST_DATA_TYPE,
     MAX_PAYLOAD_LIMIT,
     MAX_WINDOW,
     MIN_MAX_PAYLOAD,
@@ -94,19 +94,15 @@ from hal.serial._wire import (
     Frame,
     FrameDecoder,
     FrameType,
-    Hello,
     Noise,
     Role,
     encode_frame,
-    encode_frame_fields,
     max_encoded_size,
 )
+from hal.serial._payloads import Hello
 
 _SEQ_MASK = 0xFFFF
 _HALF_SPACE = 0x8000
-# Plain ints: IntFlag arithmetic costs microseconds a frame on the hot path.
-_ACK_NOW = int(Flag.ACK_NOW)
-_RETRANSMIT_FLAGS = int(Flag.RETRANSMIT | Flag.ACK_NOW)
 # Damage on the line, as opposed to a well-formed frame we dislike: only these can hide a
 # data frame the peer wants acknowledged, so only these are worth a NAK.
 _NAK_KINDS = frozenset(
@@ -128,12 +124,13 @@ class LinkState(enum.Enum):
     """The session died of silence or no progress; handshaking to get a new one."""
 
 
-# Enum members as module globals: in Python 3.11 ``Enum.MEMBER`` is a class attribute
-# lookup through the metaclass, several times dearer than a global, on every frame.
+# Not LinkState.UP / IntFlag math (enum's Python): ~7 / ~35 us each after idle (benchmarks serial).
 _UP = LinkState.UP
 _HELLO = FrameType.HELLO
 _HELLO_ACK = FrameType.HELLO_ACK
 _NAK = FrameType.NAK
+_ACK_NOW = int(Flag.ACK_NOW)
+_RETRANSMIT_FLAGS = int(Flag.RETRANSMIT | Flag.ACK_NOW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,7 +413,7 @@ class LinkEndpoint:
         """
         if self._state is not _UP:
             raise LinkDown(self._down_reason)
-        if type(frame_type) is not FrameType or frame_type < FIRST_DATA_TYPE:
+        if not isinstance(frame_type, FrameType) or not frame_type.sequenced:
             raise ValueError(f"{frame_type!r} is not a data frame type; the link sends those")
         if not 0 <= request_id <= _SEQ_MASK:
             raise ValueError(f"request_id must be a u16, got {request_id}")
@@ -424,29 +421,29 @@ class LinkEndpoint:
             raise PayloadTooLarge(len(payload), self._peer_max_payload)
         seq = self._next_seq
         self._next_seq = (seq + 1) & _SEQ_MASK
-        if type(payload) is not bytes:
-            payload = bytes(payload)  # a bytearray or memoryview the caller may change
-        self._queue.append(_Outbound(seq, frame_type, payload, request_id))
+        # A copy of a bytearray or memoryview the caller may change (a bytes is kept).
+        self._queue.append(_Outbound(seq, frame_type, bytes(payload), request_id))
         return seq
 
     def receive(self, data: bytes, now_ns: int) -> None:
         """Take bytes read from the line at ``now_ns``. Never raises on any input; what
         it makes of them is in :meth:`events` and :meth:`outgoing`."""
         for item in self._decoder.feed(data):
-            if type(item) is Frame:
-                self.stats.frames_received += 1
-                self._on_frame(item, now_ns)
-            elif type(item) is CorruptFrame:
-                self.stats.corrupt += 1
-                self._events.append(item)
-                if item.kind in _NAK_KINDS:
-                    self._request_nak(now_ns)
-                elif item.kind is DecodeErrorKind.BAD_VERSION and self._state is not _UP:
-                    self._events.append(HandshakeFailed(item.error()))
-            else:
-                assert type(item) is Noise
-                self.stats.noise_bytes += len(item.data)
-                self._events.append(item)
+            match item:
+                case Frame():
+                    self.stats.frames_received += 1
+                    self._on_frame(item, now_ns)
+                case CorruptFrame():
+                    self.stats.corrupt += 1
+                    self._events.append(item)
+                    if item.kind in _NAK_KINDS:
+                        self._request_nak(now_ns)
+                    elif (item.kind is DecodeErrorKind.BAD_VERSION
+                          and self._state is not _UP):
+                        self._events.append(HandshakeFailed(item.error()))
+                case Noise():
+                    self.stats.noise_bytes += len(item.data)
+                    self._events.append(item)
 
     def poll(self, now_ns: int) -> None:
         """Run the timers due at ``now_ns``: session death, retransmission, HELLO.
@@ -508,25 +505,19 @@ class LinkEndpoint:
             return 0
         if self._state is not _UP:
             return self._hello_due
-        in_flight = self._in_flight
-        if self._queue and len(in_flight) < self._tx_window:
+        if self._queue and len(self._in_flight) < self._tx_window:
             return 0
-        # Comparisons rather than min(): this runs after every frame.
-        deadline = self._last_rx_ns + self._dead_after_ns
-        other = self._last_tx_ns + self._hb_interval_ns
-        if other < deadline:
-            deadline = other
-        if in_flight:
-            other = self._progress_ns + self._dead_after_ns
-            if other < deadline:
-                deadline = other
-            other_or_none = self._rto_deadline_ns
-            if other_or_none is not None and other_or_none < deadline:
-                deadline = other_or_none
-        ack_due = self._ack_due_ns
-        if ack_due is not None and ack_due < deadline:
-            deadline = ack_due
-        return deadline
+        deadlines = [
+            self._last_rx_ns + self._dead_after_ns,  # silence
+            self._last_tx_ns + self._hb_interval_ns,  # heartbeat
+        ]
+        if self._in_flight:
+            deadlines.append(self._progress_ns + self._dead_after_ns)  # no progress
+            if self._rto_deadline_ns is not None:
+                deadlines.append(self._rto_deadline_ns)
+        if self._ack_due_ns is not None:
+            deadlines.append(self._ack_due_ns)
+        return min(deadlines)
 
     def events(self) -> list[LinkEvent]:
         """Take everything that happened since the last call, in order (see
@@ -563,7 +554,7 @@ class LinkEndpoint:
         self._last_rx_ns = now_ns
         self._on_ack(frame.ack, now_ns)
         distance = (frame.seq - self._rx_expected) & _SEQ_MASK
-        if frame_type >= FIRST_DATA_TYPE:
+        if frame_type.sequenced:
             if distance == 0:
                 self._rx_expected = (self._rx_expected + 1) & _SEQ_MASK
                 self._events.append(frame)
@@ -599,11 +590,8 @@ class LinkEndpoint:
         acked = (ack - in_flight[0].seq + 1) & _SEQ_MASK
         if acked == 0 or acked > len(in_flight):
             return  # an old ack, or one for frames never sent: nothing new
-        if acked == len(in_flight):
-            in_flight.clear()
-        else:
-            for _ in range(acked):
-                in_flight.popleft()
+        for _ in range(acked):
+            in_flight.popleft()
         self._progress_ns = now_ns
         self._rto_ns_now = self._rto_ns
         if in_flight:
@@ -677,22 +665,19 @@ class LinkEndpoint:
         carried_ack = False
         if self._nak_pending or self._retransmit:
             carried_ack = self._send_repairs(now_ns, ack, frames)
-        queue = self._queue
-        if queue:
-            in_flight = self._in_flight
-            window = self._tx_window
-            while queue and len(in_flight) < window:
-                out = queue.popleft()
-                frames.append(
-                    encode_frame_fields(out.type, out.payload, out.seq, ack, out.request_id, 0)
-                )
-                out.transmitted = True
-                if not in_flight:
-                    self._rto_deadline_ns = now_ns + self._rto_ns_now
-                    self._progress_ns = now_ns
-                in_flight.append(out)
-                stats.data_sent += 1
-                carried_ack = True
+        while self._queue and len(self._in_flight) < self._tx_window:
+            out = self._queue.popleft()
+            frames.append(
+                encode_frame(out.type, out.payload, seq=out.seq, ack=ack,
+                             request_id=out.request_id)
+            )
+            out.transmitted = True
+            if not self._in_flight:
+                self._rto_deadline_ns = now_ns + self._rto_ns_now
+                self._progress_ns = now_ns
+            self._in_flight.append(out)
+            stats.data_sent += 1
+            carried_ack = True
         if carried_ack:
             self._ack_due_ns = None
             self._rx_unacked = 0
@@ -721,9 +706,9 @@ class LinkEndpoint:
             in_flight = self._in_flight
             for out in in_flight:
                 frames.append(
-                    encode_frame_fields(
-                        out.type, out.payload, out.seq, ack, out.request_id, _RETRANSMIT_FLAGS
-                    )
+                    encode_frame(out.type, out.payload, seq=out.seq, ack=ack,
+                                 request_id=out.request_id,
+                                 flags=_RETRANSMIT_FLAGS)
                 )
             self.stats.retransmitted += len(in_flight)
             self._rto_deadline_ns = now_ns + self._rto_ns_now

@@ -7,6 +7,7 @@ import copy
 import fnmatch
 import json
 import math
+import os
 import re
 import tomllib
 from collections.abc import Callable
@@ -224,6 +225,49 @@ def test_extends_itself_is_an_error(write_board: WriteBoard) -> None:
         load_board(write_board({"extends": "self.toml"}, name="self.toml"))
 
 
+def test_an_extends_cycle_is_named_as_one_with_its_chain(write_board: WriteBoard) -> None:
+    write_board({"extends": "b.toml"}, name="a.toml")
+    write_board({"extends": "c.toml"}, name="b.toml")
+    write_board({"extends": "a.toml"}, name="c.toml")
+    expect_error(write_board({"extends": "a.toml"}, name="top.toml"),
+                 "extends: a cycle (top.toml -> a.toml -> b.toml -> c.toml -> a.toml)")
+
+
+def test_an_extends_name_the_file_system_refuses_is_one_line(write_board: WriteBoard) -> None:
+    expect_error(write_board({"extends": "x" * 300}), "extends: cannot use", "too long")
+    expect_error(write_board({"extends": "y" * 300 + ".toml"}), "extends: cannot use")
+    expect_error(write_board({"extends": "a\u0000b"}), "extends: not a board name or path")
+
+
+@pytest.mark.parametrize("text", [
+    "a = " + "[" * 2000 + "]" * 2000 + "\n",
+    "a = " + "{b = " * 2000 + "1" + "}" * 2000 + "\n",
+])
+def test_deep_nesting_is_one_line(write_board: WriteBoard, text: str) -> None:
+    expect_error(write_board(text), "nested too deeply")
+
+
+def test_deep_tables_merged_by_extends_are_one_line(write_board: WriteBoard) -> None:
+    deep = "[" + ".".join(["t"] * 2000) + "]\nx = 1\n"
+    write_board(deep, name="base.toml")
+    expect_error(write_board('extends = "base.toml"\n' + deep), "nested too deeply")
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b'\xef\xbb\xbfextends = "devkit"\n')
+    assert load_board(path).name == load_board("devkit").name
+
+
+def test_a_board_file_is_a_regular_file_under_the_cap(write_board: WriteBoard,
+                                                      tmp_path: Path) -> None:
+    expect_error("/dev/zero", "not a regular file (a board file must be one)")
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    expect_error(fifo, "not a regular file")
+    expect_error(write_board("# " + "x" * (1 << 20)), "over the board file limit of 1048576")
+
+
 def test_extends_chain_too_deep(write_board: WriteBoard) -> None:
     depth = 12
     for i in range(depth):
@@ -272,15 +316,15 @@ def test_a_file_that_is_not_utf8(tmp_path: Path) -> None:
 
 def test_unreadable_file(write_board: WriteBoard, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_board(override())
-    real_open = Path.open
+    real_open = os.open
 
     # Permission bits do not stop root (CI runs as root): fail the open itself instead.
-    def deny(self: Path, *args: Any, **kwargs: Any) -> Any:
-        if self == path:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_open(self, *args, **kwargs)
+    def deny(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if Path(file) == path:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "open", deny)
+    monkeypatch.setattr(os, "open", deny)
     expect_error(path, "cannot read", "Permission denied")
 
 
@@ -445,6 +489,8 @@ def test_every_choice_is_accepted(write_board: WriteBoard) -> None:
         ({"tray": {"loaded_sheets": 251}}, "[tray] loaded_sheets"),
         ({"fuser": {"max_c": 185.0}}, "[fuser] max_c"),
         ({"fuser": {"over_temp_c": 185.0}}, "[fuser] over_temp_c"),
+        ({"fuser": {"cutoff_c": 185.0}}, "[fuser] cutoff_c"),  # equal: not above the band
+        ({"fuser": {"cutoff_c": 230.0}}, "[fuser] cutoff_c"),  # equal: not below over_temp_c
         ({"fuser": {"plausible_min_c": 25.0}}, "[fuser] ambient_c"),
         ({"fuser": {"plausible_max_c": 20.0}}, "[fuser] ambient_c"),
         ({"toner": {"empty_pct": 10.0}}, "[toner] empty_pct"),
@@ -462,7 +508,7 @@ def test_consistency_checks_pass_at_their_edges(write_board: WriteBoard) -> None
         override(
             paper_path={"drum_mm": 60.5},
             tray={"loaded_sheets": 250},
-            fuser={"max_c": 185.5, "over_temp_c": 185.5},
+            fuser={"max_c": 185.5, "over_temp_c": 185.5, "cutoff_c": 185.25},
             toner={"empty_pct": 9.5},
             engine={"watchdog_kick_ms": 999.0},
             serial={"link_dead_ms": 201.0},
@@ -476,3 +522,16 @@ def test_duplicate_irq_line_numbers(write_board: WriteBoard) -> None:
     path = write_board(override(irq={"toner": {"line": taken}}))
     message = expect_error(path, "line", f"{taken} is already")
     assert "cover_open" in message and "toner" in message
+
+
+def test_a_fuser_band_crossed_in_microseconds_is_refused(write_board: WriteBoard) -> None:
+    # In range one by one, together a run slower than real time (3 pages, 14 s wall).
+    expect_error(write_board(override(fuser={"tau_s": 0.003, "hysteresis_c": 0.1})),
+                 "[fuser] tau_s:", "control band is crossed in", "under 1 ms")
+
+
+def test_a_flash_slot_over_16_mib_is_refused(write_board: WriteBoard) -> None:
+    # 1 MiB sectors x 4,096 slot sectors: an 8 GiB flash file for serve.
+    expect_error(write_board(override(flash={"sector_size_bytes": 1 << 20,
+                                             "slot_sectors": 4096})),
+                 "[flash] slot_sectors:", "over 16777216 (16 MiB)")

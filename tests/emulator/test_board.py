@@ -11,7 +11,7 @@ import pytest
 
 from boards import BoardConfig, load_board
 from emulator.board import EmulatedBoard
-from emulator.physics._rng import model_rng
+from emulator.physics import model_rng
 from hal import (
     AnalogChannel,
     Board,

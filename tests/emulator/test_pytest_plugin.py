@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -81,24 +83,24 @@ def test_an_unknown_board_is_a_usage_error(pytester: pytest.Pytester) -> None:
 
 
 def test_a_device_port_is_locked_while_used_and_released_after_a_crash() -> None:
-    import fcntl
+    # The plugin takes the shared device lock (hal.serial.lock_port), the one `run --port`
+    # and `flash` take: another process is refused, naming this one, until the test ends.
+    import subprocess
+    import sys
 
     from emulator import pytest_plugin
 
-    url = "socket://127.0.0.1:1/lock-test"
+    url = "socket://127.0.0.1:1"
 
-    def held_elsewhere() -> bool:
-        lock_dir = pytest_plugin.Path(pytest_plugin.tempfile.gettempdir()) / "printer-emu-locks"
-        (path,) = [p for p in lock_dir.glob("*.lock") if "lock-test" in p.name]
-        with path.open("w") as other:
-            try:
-                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(other, fcntl.LOCK_UN)
-            return False
+    def held_elsewhere() -> str:
+        probe = subprocess.run(
+            [sys.executable, "-c",
+             f"from hal.serial import PortInUse, lock_port\n"
+             f"try:\n    lock_port({url!r})\nexcept PortInUse as e:\n    print(e)"],
+            capture_output=True, text=True, timeout=30, check=True)
+        return probe.stdout.strip()
 
     with pytest.raises(RuntimeError), pytest_plugin._port_lock(url):
-        assert held_elsewhere()
+        assert held_elsewhere() == f"{url} is in use by pid {os.getpid()} (pytest)"
         raise RuntimeError("the test crashed")
-    assert not held_elsewhere()
+    assert held_elsewhere() == ""

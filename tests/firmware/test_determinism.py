@@ -8,8 +8,7 @@ from typing import Any
 
 from boards import BoardConfig
 from emulator.board import EmulatedBoard
-from emulator.run._print_run import PrintRun
-from emulator.run._scenario import parse_scenario
+from emulator.run import PrintRun, parse_scenario
 from hal import Scheduler
 
 _MACHINE_DEPENDENT = ("wall_time_s", "speedup")

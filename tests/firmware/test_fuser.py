@@ -11,7 +11,7 @@ from itertools import pairwise
 from boards import BoardConfig
 from emulator.board import EmulatedBoard
 from hal import AnalogChannel, Output
-from tests.conftest import Rig, S, fuser_temp_c, warmup_ns
+from tests.conftest import Rig, S, warmup_ns
 
 
 def test_the_fuser_is_ready_when_the_curve_reaches_ready_c(rig: Rig, lp2000: BoardConfig) -> None:
@@ -120,24 +120,33 @@ def test_a_fuser_that_goes_cold_and_recovers_resumes_printing_when_ready(
     assert job.state == "completed" and rig.output_tray() == [(job.id, p) for p in range(1, 13)]
 
 
-def test_an_overheated_fuser_found_at_reboot_is_an_over_temperature_error(
+def test_a_hung_fuser_task_cannot_overheat_the_fuser_past_its_cutoff(
     board_file: Callable[[str], BoardConfig],
 ) -> None:
-    # A fuser task that hangs with the heater on lets the fuser overheat until the
-    # watchdog resets the board; the firmware that boots then finds it over temperature.
-    config = board_file("[fuser]\nover_temp_c = 186.0\n")
+    # A fuser task that hangs with the heater on heats the fuser until the watchdog
+    # resets the board; the element's thermostat holds it at cutoff_c, below the
+    # firmware's over-temperature threshold, so the firmware that boots warms up again.
+    config = board_file("[fuser]\nover_temp_c = 186.0\ncutoff_c = 185.5\n")
     rig = Rig(config)
     rig.run_until(lambda: rig.state("fuser") == "warming")
     rig.printer.hang("fuser")
     rig.run_until(lambda: rig.printer.boots == 2)
-    reset_at = rig.now
+    assert rig.board.fuser_temp_c == config.fuser.cutoff_c
     rig.run_for(1)
-    f = config.fuser
-    expected_c = fuser_temp_c(config, f.ambient_c, f.max_c, reset_at)
-    assert expected_c > f.over_temp_c
+    assert rig.of("fuser_error") == []
+    job = rig.printer.submit(2, 5.0)
+    rig.finish()
+    assert job.state == "completed"
+
+
+def test_a_fuser_found_over_temperature_is_an_error(lp2000: BoardConfig) -> None:
+    # Hotter than over_temp_c (a real board whose thermostat failed): the firmware's
+    # own bound, armed from boot, cuts the heater for good and fails the jobs.
+    rig = Rig(lp2000)
+    rig.board.fuser.set_temp(240.0)
+    rig.run_for(1)
     errors = rig.of("fuser_error")
-    assert [(e.t_ns, e.detail) for e in errors] == [
-        (reset_at, {"reason": "over temperature", "reading_c": round(expected_c, 3)})]
+    assert [e.detail for e in errors] == [{"reason": "over temperature", "reading_c": 240.0}]
     assert rig.state("fuser") == "error" and not rig.board.output(Output.HEATER)
     job = rig.printer.submit(2, 5.0)
     rig.finish()

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from hal import Scheduler
-from hal._selector_clock import SelectorClock, _FdWakeup
+from hal import Scheduler, SelectorClock
+from hal._selector_clock import BUSY_POLL_NS
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -223,34 +223,63 @@ def test_watch_refuses_a_negative_descriptor(loop: tuple[Scheduler, SelectorCloc
         clock.watch(-1, lambda: None)
 
 
-def test_fd_wakeup_is_set_once_and_consumed_by_wait() -> None:
-    wakeup = _FdWakeup()
+def test_a_wake_ends_one_wait_however_many_wakes_came_before_it() -> None:
+    clock = SelectorClock()
     try:
-        assert not wakeup.is_set()
-        assert not wakeup.wait(0)
-        wakeup.set()
-        wakeup.set()  # one wake however many sets
-        assert wakeup.is_set()
-        assert wakeup.wait(WAIT_S)
-        assert not wakeup.is_set()
-        assert not wakeup.wait(0.01)
-        wakeup.set()
-        wakeup.clear()
-        assert not wakeup.is_set()
-        assert not wakeup.wait(0)
+        assert clock.wait(0) == []  # nothing readable, not woken
+        clock.wake()
+        clock.wake()  # one wake-up however many
+        start = time.monotonic()
+        assert clock.wait(WAIT_S) == []  # woken: returns at once, with nothing to run
+        assert time.monotonic() - start < WAIT_S / 2
+        start = time.monotonic()
+        clock.wait(0.02)  # consumed: this one waits its whole timeout
+        assert time.monotonic() - start >= 0.015
     finally:
-        wakeup.close()
+        clock.close()
 
 
-def test_fd_wakeup_set_from_another_thread_ends_a_wait() -> None:
-    wakeup = _FdWakeup()
-    setter = threading.Timer(0.05, wakeup.set)
-    setter.start()
+def test_a_wake_from_another_thread_ends_a_wait() -> None:
+    clock = SelectorClock()
+    waker = threading.Timer(0.05, clock.wake)
+    waker.start()
     try:
-        assert wakeup.wait(WAIT_S)
+        start = time.monotonic()
+        clock.wait(WAIT_S)
+        assert time.monotonic() - start < WAIT_S / 2
     finally:
-        setter.cancel()
-        wakeup.close()
+        waker.cancel()
+        clock.close()
+
+
+def test_wait_hands_back_the_handlers_of_readable_descriptors(pipe: tuple[int, int]) -> None:
+    clock = SelectorClock()
+    r, w = pipe
+    got: list[bytes] = []
+    try:
+        clock.watch(r, lambda: got.append(os.read(r, 10)))
+        os.write(w, b"x")
+        handlers = clock.wait(WAIT_S)
+        assert got == []  # the scheduler runs them, in its pass of posted work
+        assert len(handlers) == 1
+        handlers[0]()
+        assert got == [b"x"]
+    finally:
+        clock.close()
+
+
+def test_a_due_event_still_lets_the_descriptors_be_polled_every_busy_period() -> None:
+    clock = SelectorClock()
+    try:
+        now = clock.now_ns()
+        assert clock.wait_s(now, now + 2 * MS) == pytest.approx(0.002)
+        clock.wait(0)  # a poll
+        polled = clock.now_ns()
+        assert clock.wait_s(polled, polled) is None  # due, and polled just now: run it
+        later = polled + BUSY_POLL_NS
+        assert clock.wait_s(later, later - 1) == 0.0  # due, but poll first (no wait)
+    finally:
+        clock.close()
 
 
 def test_a_post_after_the_clock_is_closed_writes_nowhere() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from boards import load_board
-from emulator.cli._main import main
+from emulator.cli import main
 from tests.conftest import S, run_out_ns, to_exit_trail_ns, warmup_ns
 
 REPO = Path(__file__).resolve().parents[3]

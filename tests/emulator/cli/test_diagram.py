@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 
 import pytest
 
@@ -138,3 +139,81 @@ def test_diagram_command_writes_a_file(tmp_path: object) -> None:
     out = Path(str(tmp_path)) / "d.md"
     assert _cli(["diagram", "--markdown", "-o", str(out)]) == 0
     assert out.read_text() == render_readme_section()
+
+
+# -- pictures (issue 16) ----------------------------------------------------------------
+
+
+def _graphviz_available() -> bool:
+    import shutil
+
+    try:
+        import graphviz  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:
+        return False
+    return shutil.which("dot") is not None
+
+
+needs_graphviz = pytest.mark.skipif(not _graphviz_available(),
+                                    reason="missing tool: the graphviz package and dot")
+
+
+@needs_graphviz
+@pytest.mark.parametrize(("suffix", "magic"), [(".png", b"\x89PNG"), (".svg", b"<?xml")])
+def test_a_picture_is_a_picture(suffix: str, magic: bytes, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    from emulator.cli import main
+
+    out = tmp_path / f"d{suffix}"
+    assert main(["diagram", "-o", str(out)]) == 0
+    assert out.read_bytes().startswith(magic)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no .gv left behind
+
+
+@needs_graphviz
+def test_no_internal_leaves_the_internal_self_loops_out(tmp_path: Path) -> None:
+    from emulator.cli import main
+
+    full, bare = tmp_path / "full.svg", tmp_path / "bare.svg"
+    assert main(["diagram", "-o", str(full), "--object", "engine"]) == 0
+    assert main(["diagram", "-o", str(bare), "--object", "engine", "--no-internal"]) == 0
+    assert "[internal]" in full.read_text() and "[internal]" not in bare.read_text()
+
+
+def test_no_internal_in_mermaid_text(capsys: pytest.CaptureFixture[str]) -> None:
+    from emulator.cli import main
+
+    assert main(["diagram", "--object", "engine", "--no-internal"]) == 0
+    text = capsys.readouterr().out
+    assert "stateDiagram-v2" in text and "[internal]" not in text
+
+
+def test_mermaid_text_goes_to_md_files(tmp_path: Path) -> None:
+    from emulator.cli import main
+
+    out = tmp_path / "d.mmd"
+    assert main(["diagram", "-o", str(out)]) == 0
+    assert "stateDiagram-v2" in out.read_text()
+
+
+def test_an_unknown_picture_format_is_one_line(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from emulator.cli import main
+
+    assert main(["diagram", "-o", str(tmp_path / "d.jpg")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "FILE.svg or FILE.png" in err
+    assert not (tmp_path / "d.jpg").exists()
+
+
+def test_a_picture_without_graphviz_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    from emulator.cli import main
+
+    monkeypatch.setitem(sys.modules, "graphviz", None)  # import graphviz now fails
+    assert main(["diagram", "-o", str(tmp_path / "d.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "printer-emu[diagram]" in err
+    assert not (tmp_path / "d.png").exists()

@@ -6,7 +6,6 @@ The host here is the minimum: pyserial's ``serial_for_url`` and a host-role
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import select
@@ -23,9 +22,22 @@ from typing import Any
 import pytest
 import serial
 
-from hal.serial._errors import ErrorCode, NotSupported
-from hal.serial._link import LinkEndpoint, LinkEstablished, LinkEvent, LinkState
-from hal.serial._wire import ErrorReply, Event, Frame, FrameType, Request, Response, Role
+from boards import load_board
+from hal.serial import (
+    ErrorCode,
+    ErrorReply,
+    Event,
+    Frame,
+    FrameType,
+    LinkEndpoint,
+    LinkEstablished,
+    LinkEvent,
+    LinkState,
+    NotSupported,
+    Request,
+    Response,
+    Role,
+)
 
 # pyserial's own RFC 2217 client uses deprecated threading calls.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:serial.rfc2217")
@@ -41,17 +53,7 @@ HOST_TIMINGS: dict[str, Any] = {
 }
 
 
-def _serve_command() -> list[str]:
-    """``python -m emulator serve`` once the CLI has the subcommand, else the module."""
-    from emulator.cli._main import build_parser
-
-    for action in build_parser()._actions:
-        if isinstance(action, argparse._SubParsersAction) and "serve" in action.choices:
-            return [sys.executable, "-m", "emulator", "serve"]
-    return [sys.executable, "-m", "emulator.device._serve"]
-
-
-SERVE = _serve_command()
+SERVE = [sys.executable, "-m", "emulator", "serve"]
 
 
 @dataclass
@@ -320,8 +322,8 @@ def test_trace_file(
 def test_smp_on_the_same_port(serve: Callable[..., Served], tmp_path: Path) -> None:
     from smp import os_management as smpos
 
-    from emulator.flash._smp_server import FrameDecoder as SmpDecoder
-    from emulator.flash._smp_server import encode_frame as smp_frame
+    from emulator.flash import SmpFrameDecoder as SmpDecoder
+    from emulator.flash import encode_smp_frame as smp_frame
 
     served = serve("--pty", "--flash", str(tmp_path / "flash.bin"))
     port = serial.serial_for_url(served.url, timeout=0.05)
@@ -389,20 +391,68 @@ def test_a_request_after_a_quiet_spell_is_answered_at_once(
     assert sorted(took_s)[2] < 0.05, took_s
 
 
-def test_a_second_tcp_client_waits_until_the_first_leaves(
-    serve: Callable[..., Served], host: Callable[..., Host]
+def _closed_by_peer(sock: socket.socket, timeout_s: float) -> tuple[bytes, float]:
+    """Read ``sock`` until the peer closes it: what it said, and when it closed."""
+    start = time.monotonic()
+    said = b""
+    sock.settimeout(timeout_s)
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return said, time.monotonic() - start
+        said += chunk
+
+
+@pytest.mark.parametrize("transport", ["tcp", "rfc2217"])
+def test_a_second_client_is_told_busy_while_the_first_works(
+    transport: str, serve: Callable[..., Served], host: Callable[..., Host]
 ) -> None:
-    served = serve("--tcp", "0")
+    served = serve(*TRANSPORTS[transport])
     first = host(served.url)
     first.up()
-    second = host(served.url)  # connects (the listen backlog) but is not served yet
-    with pytest.raises(AssertionError, match="timed out"):
-        second.up(timeout_s=0.5)
-    first.call("board.snapshot")  # the first is served all along
+    port = int(served.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as second:
+        # Busy: accepted and closed at once, before a byte is written.
+        assert _closed_by_peer(second, 5.0)[0] == b""
+    first.call("board.snapshot")  # the first is served all along, untouched
+    assert first.link.state is LinkState.UP
     first.close()
-    assert second.up().peer.role is Role.DEVICE
-    second.call("board.snapshot")
+    third = host(served.url)
+    assert third.up().peer.role is Role.DEVICE
+    third.call("board.snapshot")
     assert served.proc.poll() is None
+
+
+def test_the_host_reports_a_busy_device_in_one_line(
+    serve: Callable[..., Served], host: Callable[..., Host]
+) -> None:
+    served = serve("--board", "devkit", "--tcp", "0")
+    first = host(served.url)
+    first.up()
+    second = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "run", "--port", served.url, "--pages", "1"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first.until(lambda: second.poll() is not None, timeout_s=60)  # the first keeps talking
+    _, stderr = second.communicate()
+    assert second.returncode == 2
+    assert stderr.count("\n") == 1
+    assert f"device at {served.url} is busy (another host is connected)" in stderr
+    first.call("board.snapshot")
+
+
+def test_an_idle_client_is_dropped_after_the_dead_time(
+    serve: Callable[..., Served], host: Callable[..., Host]
+) -> None:
+    dead_s = load_board("devkit").serial.link_dead_ms / 1000
+    served = serve("--board", "devkit", "--tcp", "0")
+    port = int(served.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as idle:
+        said, closed_after_s = _closed_by_peer(idle, 10 * dead_s)
+    assert said  # the device's HELLO: it was served, then dropped for saying nothing
+    assert dead_s <= closed_after_s < dead_s + 1.0
+    after = host(served.url)
+    assert after.up().peer.role is Role.DEVICE
+    after.call("board.snapshot")
 
 
 @pytest.mark.parametrize("args", [["--pty", "--baud", "115200"], ["--rfc2217", "0"]])
@@ -490,3 +540,36 @@ def test_bad_arguments_exit_2_with_one_line(args: list[str], words: str) -> None
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert words in lines[0]
+
+
+# -- the device protects itself -----------------------------------------------------------
+
+
+def test_a_silent_host_cannot_overheat_the_fuser(
+    serve: Callable[..., Served], host: Callable[..., Host], tmp_path: Path
+) -> None:
+    # The heater on, then the host goes silent for 5 s (as a SIGSTOPped host does): the
+    # thermostat holds the fuser at the board's cutoff while the link lives, the device's
+    # failsafe cuts the heater when it dies, and no instant of the device's trace is past
+    # the cutoff.
+    cutoff_c = load_board("devkit").fuser.cutoff_c
+    trace = tmp_path / "serve.jsonl"
+    served = serve("--board", "devkit", "--pty", "--trace", str(trace))
+    h = host(served.url)
+    h.up()
+    h.call("output.set", output="heater", on=True)
+    h.until(lambda: h.call("analog.read", channel="fuser_c")["value"] == cutoff_c)
+    time.sleep(5.0)  # silent: no byte, no heartbeat, for five times the dead time
+    h.close()
+    after = host(served.url)
+    after.up()
+    snap = after.call("board.snapshot")
+    assert snap["outputs"] == {**snap["outputs"], "heater": False, "laser": False, "motor": False}
+    assert snap["analog"]["fuser_c"] < cutoff_c  # cooling since the failsafe
+    code, _ = served.stop(signal.SIGINT)
+    assert code == 0
+    temps = [
+        r["value"] for r in map(json.loads, trace.read_text().splitlines())
+        if r["scope"] == "fuser" and r["signal"] == "temp_c"
+    ]
+    assert temps and max(temps) <= cutoff_c

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from emulator.cli._main import main
-from emulator.device._serve_process import ServeProcess
-from emulator.flash._factory_image import FACTORY_VERSION
+from emulator.device import ServeProcess
+from emulator.flash import FACTORY_VERSION
 from tests.imaging import ImageFactory
 
 

@@ -1,4 +1,4 @@
-"""The virtual device core (emulator.device._virtual_device), driven in-process in virtual time.
+"""The virtual device (emulator.device.VirtualDevice), driven in-process in virtual time.
 
 A host-role ``LinkEndpoint`` and the device share the board's scheduler (a virtual
 clock); the "line" between them is a pair of scheduler callbacks with a small latency,
@@ -18,19 +18,24 @@ import pytest
 
 from boards import load_board
 from emulator.board import EmulatedBoard
-from emulator.device._virtual_device import SAFE_OUTPUTS, LineDemux, VirtualDevice, link_timings
+from emulator.device import SAFE_OUTPUTS, VirtualDevice, link_timings
 from hal import Output, ResetCause, Scheduler, Timer, timer_when_ns
-from hal.serial._errors import ErrorCode, LinkDownReason
-from hal.serial._link import LinkEndpoint, LinkEstablished, LinkEvent, LinkLost, LinkState
-from hal.serial._wire import (
+from hal.serial import (
+    ErrorCode,
     ErrorReply,
     Event,
     Frame,
+    FrameDecoder,
     FrameType,
+    LinkDownReason,
+    LinkEndpoint,
+    LinkEstablished,
+    LinkEvent,
+    LinkLost,
+    LinkState,
     Request,
     Response,
     Role,
-    encode_frame,
 )
 
 MS = 1_000_000
@@ -550,8 +555,6 @@ def _established(rig: Rig) -> list[LinkEstablished]:
 
 
 def _frames(data: bytes) -> list[Frame]:
-    from hal.serial._wire import FrameDecoder
-
     return [item for item in FrameDecoder().feed(data) if isinstance(item, Frame)]
 
 
@@ -663,39 +666,6 @@ def test_close_detaches_the_device(rig: Rig) -> None:
 # -- the byte stream: frames, SMP lines, noise --------------------------------------------
 
 
-def test_line_demux_splits_frames_smp_and_noise() -> None:
-    frame = encode_frame(FrameType.HEARTBEAT)
-    smp1, smp2 = b"\x06\x09QUJD\n", b"\x04\x14REVG\n"
-    demux = LineDemux()
-    stream = b"\x00" + frame + smp1 + smp2 + b"boot text\n" + smp1 + frame
-    out = demux.feed(stream)
-    assert [piece for is_smp, piece in out if is_smp] == [smp1, smp2, smp1]
-    decoder_bytes = b"".join(piece for is_smp, piece in out if not is_smp)
-    assert decoder_bytes == b"\x00" + frame + b"boot text\n\x00" + frame
-
-
-def test_line_demux_ignores_newlines_inside_frames() -> None:
-    # A frame whose encoded bytes hold "\n\x06\x09" is still one frame.
-    payload = b"\x01\n\x06\x09\x02\n\x04\x14"
-    frame = encode_frame(FrameType.EVENT, payload)
-    assert b"\n\x06\x09" in frame
-    demux = LineDemux()
-    out = demux.feed(b"\x00" + frame)
-    assert out == [(False, b"\x00" + frame)]
-
-
-def test_line_demux_byte_by_byte() -> None:
-    frame = encode_frame(FrameType.HEARTBEAT)
-    smp = b"\x06\x09QUJD\n"
-    stream = b"\x00" + frame + smp + frame + b"noise\x00" + smp
-    demux = LineDemux()
-    pieces: list[tuple[bool, bytes]] = []
-    for i in range(len(stream)):
-        pieces.extend(demux.feed(stream[i : i + 1]))
-    assert [p for s, p in pieces if s] == [smp, smp]
-    assert b"".join(p for s, p in pieces if not s) == b"\x00" + frame + frame + b"noise\x00"
-
-
 def test_noise_before_a_frame_does_not_lose_it(rig: Rig) -> None:
     rig.send_raw(b"*** booting ***\r\n")
     assert rig.call("analog.read", channel="toner_pct") == {"value": 100.0}
@@ -718,13 +688,13 @@ def image(tmp_path: Path) -> bytes:
 
 
 def _smp(packet: bytes) -> bytes:
-    from emulator.flash._smp_server import encode_frame as smp_frame
+    from emulator.flash import encode_smp_frame as smp_frame
 
     return smp_frame(packet)
 
 
 def _smp_replies(data: bytes) -> list[bytes]:
-    from emulator.flash._smp_server import FrameDecoder as SmpDecoder
+    from emulator.flash import SmpFrameDecoder as SmpDecoder
 
     decoder = SmpDecoder()
     packets = []
@@ -742,7 +712,7 @@ def _smp_replies(data: bytes) -> list[bytes]:
 def test_smp_shares_the_line_and_reset_reboots(tmp_path: Path, image: bytes) -> None:
     from smp import os_management as smpos
 
-    from emulator.flash._device import FlashDevice
+    from emulator.flash import FlashDevice
 
     flash = FlashDevice(tmp_path / "flash.bin", durable=False)
     flash.provision(image)
@@ -775,7 +745,7 @@ def test_smp_shares_the_line_and_reset_reboots(tmp_path: Path, image: bytes) -> 
 def test_no_bootable_image_is_serial_recovery(tmp_path: Path) -> None:
     from smp import os_management as smpos
 
-    from emulator.flash._device import FlashDevice
+    from emulator.flash import FlashDevice
 
     flash = FlashDevice(tmp_path / "flash.bin", durable=False)
     r = Rig(flash=flash)

@@ -29,11 +29,9 @@ from smpclient.requests.image_management import ImageStatesRead, ImageStatesWrit
 from smpclient.requests.os_management import ResetWrite
 from smpclient.transport.serial import SMPSerialTransport
 
-from emulator.cli._flash import flash_image, flash_main
-from emulator.flash._device import FlashDevice, open_pty
-from emulator.flash._mcuboot import BootPolicy
-from emulator.flash._smp_server import DeviceIdentity
-from emulator.flash._storage import FlashLayout
+from emulator.cli._flash import flash_main
+from emulator.cli._flash_client import flash_image
+from emulator.flash import BootPolicy, DeviceIdentity, FlashDevice, FlashLayout, open_pty
 from tests.imaging import ImageFactory, image_factory
 
 REPO = Path(__file__).resolve().parents[3]
@@ -295,7 +293,7 @@ def test_usage_errors_exit_2_without_traceback(capsys: pytest.CaptureFixture[str
 def _smpmgr() -> str:
     path = Path(sys.executable).with_name("smpmgr")
     if not path.exists():
-        pytest.skip("smpmgr is not installed (pip install smpmgr)")
+        pytest.skip("missing tool: smpmgr (pip install -e '.[interop]')")
     return str(path)
 
 
@@ -429,10 +427,10 @@ def test_flash_over_a_tcp_socket_url(
 
 
 class DeviceProcess:
-    """``python -m emulator.flash._device`` in a subprocess, read line by line."""
+    """``python -m emulator.flash`` in a subprocess, read line by line."""
 
     def __init__(self, flash_file: Path, images: Images, *extra: str) -> None:
-        command = [sys.executable, "-m", "emulator.flash._device", "--flash", str(flash_file)]
+        command = [sys.executable, "-m", "emulator.flash", "--flash", str(flash_file)]
         command += ["--trusted-key", str(images.keys["ec"])]
         command += ["--vendor", "printer-emu", "--board", "laser-a"]
         command += ["--slot-sectors", str(LAYOUT.slot_sectors), *extra]

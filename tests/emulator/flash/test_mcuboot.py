@@ -17,11 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from emulator.flash._mcuboot import (
+from emulator.flash import (
     Bootloader,
     BootPolicy,
+    FlashLayout,
+    FlashStorage,
     ImageRejected,
     ImageVersion,
+    PowerCut,
     RejectReason,
     SlotBusy,
     SwapType,
@@ -29,7 +32,6 @@ from emulator.flash._mcuboot import (
     parse_image,
     verify_image,
 )
-from emulator.flash._storage import FlashLayout, FlashStorage, PowerCut
 from tests.imaging import ImageFactory, image_factory
 
 LAYOUT = FlashLayout(sector_size_bytes=4096, slot_sectors=8)

@@ -21,16 +21,19 @@ from smp import os_management as smpos
 from smp import packet as smppacket
 from smp.error import MGMT_ERR
 
-from emulator.flash._device import FlashDevice
-from emulator.flash._mcuboot import BootPolicy
-from emulator.flash._smp_server import (
+from emulator.flash import (
     MAX_LINE_BYTES,
-    FrameDecoder,
-    SerialDemux,
+    BootPolicy,
+    FlashDevice,
+    FlashLayout,
+    FlashStorage,
+    PowerCut,
+    SmpFrameDecoder,
     SmpServer,
-    encode_frame,
+    encode_smp_frame,
 )
-from emulator.flash._storage import FlashLayout, FlashStorage, PowerCut
+from hal.serial import FrameType, LineDemux
+from hal.serial._frames import encode_frame
 from tests.imaging import ImageFactory, image_factory
 
 LAYOUT = FlashLayout(sector_size_bytes=4096, slot_sectors=8)
@@ -133,7 +136,7 @@ def image_error(packet: bytes) -> IMG:
 @pytest.mark.parametrize("size", [0, 1, 90, 91, 92, 500, 3000])
 def test_frames_are_what_smp_packet_decodes(size: int) -> None:
     packet = random.Random(size).randbytes(size)
-    framed = encode_frame(packet)
+    framed = encode_smp_frame(packet)
     lines = framed.splitlines(keepends=True)
     assert all(len(line) <= MAX_LINE_BYTES and line.endswith(b"\n") for line in lines)
     assert lines[0].startswith(b"\x06\x09")
@@ -149,14 +152,14 @@ def test_frames_are_what_smp_packet_decodes(size: int) -> None:
 @pytest.mark.parametrize("line_length", [20, 128, 256])
 def test_decoder_reads_what_smp_packet_encodes(line_length: int) -> None:
     packet = random.Random(line_length).randbytes(1000)
-    decoder = FrameDecoder()
+    decoder = SmpFrameDecoder()
     results = [decoder.feed_line(line) for line in smppacket.encode(packet, line_length)]
     assert results[-1] == packet
     assert all(r is None for r in results[:-1])
 
 
 def test_decoder_drops_bad_frames_and_recovers() -> None:
-    decoder = FrameDecoder()
+    decoder = SmpFrameDecoder()
     good = list(smppacket.encode(b"hello smp", 128))
     bad_crc = bytearray(good[0])
     bad_crc[5] ^= 0x01
@@ -167,31 +170,33 @@ def test_decoder_drops_bad_frames_and_recovers() -> None:
     assert decoder.feed_line(good[0]) == b"hello smp"
 
 
-def test_demux_tells_smp_lines_from_cobs_frames_at_any_split() -> None:
-    cobs_frame = b"\x05\x06\x09\x04\x14\x0a\x06\x09\x00"  # markers inside a frame don't count
-    smp_lines = encode_frame(bytes(range(200)))
-    stream = cobs_frame + smp_lines + b"\x03ab\x00" + smp_lines + b"\x02z\x00"
+def test_demux_tells_smp_lines_from_board_frames_at_any_split() -> None:
+    # SMP markers and newlines inside a board frame don't count.
+    frame = encode_frame(FrameType.EVENT, b"\x06\x09\x04\x14\n\x06\x09")
+    heartbeat = encode_frame(FrameType.HEARTBEAT)
+    smp_lines = encode_smp_frame(bytes(range(200)))
+    stream = frame + smp_lines + heartbeat + smp_lines + frame
     rng = random.Random(7)
     for _trial in range(50):
-        demux = SerialDemux()
-        segments = []
+        demux = LineDemux()
+        pieces: list[tuple[bool, bytes]] = []
         position = 0
         while position < len(stream):
             step = rng.randint(1, 9)
-            segments += demux.feed(stream[position : position + step])
+            pieces += demux.feed(stream[position : position + step])
             position += step
-        smp = [s.data for s in segments if s.smp]
-        other = b"".join(s.data for s in segments if not s.smp)
+        smp = [piece for is_smp, piece in pieces if is_smp]
+        other = b"".join(piece for is_smp, piece in pieces if not is_smp)
         assert b"".join(smp) == smp_lines * 2
         assert all(line.endswith(b"\n") for line in smp)
-        assert other == cobs_frame + b"\x03ab\x00\x02z\x00"
+        assert other == frame + heartbeat + frame
 
 
 def test_demux_skips_console_text_before_smp_lines() -> None:
-    demux = SerialDemux(newline_is_boundary=True)
-    smp_lines = encode_frame(b"x" * 300)
-    segments = demux.feed(b"*** Booting printer-emu ***\r\n" + smp_lines)
-    assert b"".join(s.data for s in segments if s.smp) == smp_lines
+    demux = LineDemux()
+    smp_lines = encode_smp_frame(b"x" * 300)
+    pieces = demux.feed(b"*** Booting printer-emu ***\r\n" + smp_lines)
+    assert b"".join(piece for is_smp, piece in pieces if is_smp) == smp_lines
 
 
 # -- OS group --------------------------------------------------------------------------

@@ -7,13 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.flash._storage import (
-    FlashError,
-    FlashLayout,
-    FlashStorage,
-    FlashWriteError,
-    PowerCut,
-)
+from emulator.flash import FlashError, FlashLayout, FlashStorage, FlashWriteError, PowerCut
 
 LAYOUT = FlashLayout(sector_size_bytes=4096, slot_sectors=4)
 SECTOR = LAYOUT.sector_size_bytes

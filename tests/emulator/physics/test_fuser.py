@@ -12,8 +12,7 @@ import math
 import pytest
 
 from boards import BoardConfig, FuserConfig, load_board
-from emulator.physics._fuser import Fuser
-from emulator.physics._rng import model_rng
+from emulator.physics import Fuser, model_rng
 from hal import (
     AnalogChannel,
     Crossing,
@@ -71,7 +70,37 @@ def test_heating_follows_the_closed_form(t_s: float) -> None:
     rig = Rig()
     rig.fuser.set_heater(True)
     rig.run(round(t_s * S))
-    assert rig.fuser.temp_c() == pytest.approx(closed_form(t_s, F.ambient_c, F.max_c), rel=1e-12)
+    expected_c = min(closed_form(t_s, F.ambient_c, F.max_c), F.cutoff_c)  # the thermostat
+    assert rig.fuser.temp_c() == pytest.approx(expected_c, rel=1e-12)
+
+
+def test_the_thermostat_holds_the_heater_at_its_cutoff_for_ever() -> None:
+    # Heater on for an hour (a hung firmware, a stopped host): never past cutoff_c, and a
+    # comparator bound at or above the cutoff never fires; below it, it fires as solved.
+    rig = Rig()
+    assert F.ready_c + F.hysteresis_c < F.cutoff_c < F.over_temp_c < F.max_c
+    rig.fuser.set_window(0.0, F.over_temp_c)
+    rig.fuser.set_heater(True)
+    for t_s in (60, 600, 3600):
+        rig.run(t_s * S)
+        assert rig.fuser.temp_c() == F.cutoff_c and rig.fuser.read() == F.cutoff_c
+    assert rig.crossings == []
+    rig.fuser.set_window(0.0, F.cutoff_c)
+    rig.run(7200 * S)
+    assert rig.crossings == []
+    rig.fuser.set_window(0.0, F.cutoff_c - 1.0)
+    rig.run(7201 * S)
+    assert [c.crossing for _, c in rig.crossings] == [Crossing.ABOVE]  # already outside
+
+
+def test_the_heater_cools_from_the_cutoff_when_switched_off() -> None:
+    rig = Rig()
+    rig.fuser.set_heater(True)
+    rig.run(60 * S)
+    rig.fuser.set_heater(False)
+    rig.run(65 * S)
+    assert rig.fuser.temp_c() == pytest.approx(
+        closed_form(5.0, F.cutoff_c, F.ambient_c), rel=1e-12)
 
 
 def test_cooling_follows_the_closed_form_from_where_heating_left_it() -> None:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from boards import BoardConfig, load_board
-from emulator.physics._paper_path import Landmark, PaperPath, Sheet, travel_ns
+from emulator.physics import Landmark, PaperPath, Sheet, travel_ns
 from hal import InterruptController, IrqEvent, JamPoint, Scheduler, irq_lines_of
 
 LP = load_board("lp-2000")

@@ -10,8 +10,7 @@ import dataclasses
 import pytest
 
 from boards import BoardConfig, load_board
-from emulator.physics._rng import model_rng
-from emulator.physics._toner import TonerCartridge
+from emulator.physics import TonerCartridge, model_rng
 from hal import (
     AnalogChannel,
     Crossing,

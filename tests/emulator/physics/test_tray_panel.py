@@ -9,8 +9,7 @@ import dataclasses
 import pytest
 
 from boards import load_board
-from emulator.physics._panel import BUTTON_PRESS_NS, Panel
-from emulator.physics._tray import InputTray
+from emulator.physics import BUTTON_PRESS_NS, InputTray, Panel
 from hal import Button, InterruptController, IrqEvent, Output, Scheduler, irq_lines_of
 
 LP = load_board("lp-2000")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from boards import load_board
 from emulator.board import EmulatedBoard
-from emulator.physics._watchdog import Watchdog
+from emulator.physics import Watchdog
 from hal import (
     AnalogChannel,
     ImagePage,

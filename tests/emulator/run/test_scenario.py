@@ -7,15 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from emulator.run._scenario import (
-    Action,
-    JobSpec,
-    Moment,
-    ScenarioError,
-    TimedAction,
-    load_scenario,
-    parse_duration_ns,
-)
+from emulator.run import Action, JobSpec, Moment, ScenarioError, TimedAction, load_scenario
+from emulator.run._scenario import parse_duration_ns
 
 
 def _write(tmp_path: Path, text: str, name: str = "sc.toml") -> Path:

@@ -3,7 +3,6 @@ output, and one-line errors (matplotlib is optional: the drawing tests skip with
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -11,10 +10,15 @@ import pytest
 
 from boards import load_board
 from emulator.board import EmulatedBoard
-from emulator.run._print_run import PrintRun
-from emulator.run._scenario import Action, JobSpec, Moment, TimedAction
-from emulator.trace._plot import PlotError, plot_trace, register, timeline
-from emulator.trace._recorder import read_trace, start_trace
+from emulator.run import Action, JobSpec, Moment, PrintRun, TimedAction
+from emulator.trace import (
+    PlotError,
+    TraceError,
+    plot_trace,
+    read_trace,
+    start_trace,
+    timeline,
+)
 from hal import Scheduler
 
 S = 1_000_000_000
@@ -60,7 +64,7 @@ def test_timeline_takes_lanes_curves_and_ticks_from_the_trace(
 
 
 def test_plot_writes_png_and_svg(traces: tuple[PrintRun, Path, Path], tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
+    pytest.importorskip("matplotlib", reason="missing tool: matplotlib")
     _, jsonl, vcd = traces
     png, svg = tmp_path / "run.png", tmp_path / "run.svg"
     plot_trace(jsonl, png)
@@ -88,29 +92,15 @@ def test_plot_says_in_one_line_that_matplotlib_is_missing(
     assert str(caught.value) == "plot needs matplotlib: pip install 'printer-emu[plot]'"
 
 
-def _cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="printer-emu")
-    register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    status: int = args.handler(args)
-    return status
-
-
-def test_plot_command_reports_mistakes_in_one_line(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _cli(["plot", str(tmp_path / "none.jsonl"), "-o", str(tmp_path / "x.png")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("printer-emu: error: plot: cannot read trace") and err.count("\n") == 1
+def test_a_trace_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
+    picture = tmp_path / "x.png"
+    with pytest.raises(TraceError, match=r"^cannot read trace .*none\.jsonl"):
+        plot_trace(tmp_path / "none.jsonl", picture)
     bad = tmp_path / "bad.jsonl"
     bad.write_text("not json\n")
-    assert _cli(["plot", str(bad), "-o", str(tmp_path / "x.png")]) == 2
-    assert "bad.jsonl:1: not a trace event" in capsys.readouterr().err
-    assert _cli(["plot", str(tmp_path / "t.txt"), "-o", str(tmp_path / "x.png")]) == 2
-    assert ".vcd or .jsonl" in capsys.readouterr().err
-
-
-def test_plot_command_draws(traces: tuple[PrintRun, Path, Path], tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
-    out = tmp_path / "cli.png"
-    assert _cli(["plot", str(traces[1]), "-o", str(out)]) == 0
-    assert out.stat().st_size > 0
+    with pytest.raises(TraceError, match=r"^bad\.jsonl:1: not a trace event$"):
+        plot_trace(bad, picture)
+    with pytest.raises(TraceError, match=r"\.vcd or \.jsonl"):
+        plot_trace(tmp_path / "t.txt", picture)
+    with pytest.raises(PlotError, match=r"\.png or \.svg"):
+        plot_trace(bad, tmp_path / "x.pdf")

@@ -1,10 +1,9 @@
-"""The trace recorder (emulator/trace/_recorder.py): what it sees, the VCD and JSONL it writes,
-determinism, the ring for failure reports, the --trace option, and that nothing is
+"""The trace recorder (emulator/trace/): what it sees, the VCD and JSONL it writes,
+determinism, the ring for failure reports, tracing into a file, and that nothing is
 attached when tracing is off."""
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 from collections.abc import Sequence
@@ -15,15 +14,13 @@ from vcd.reader import TokenKind, tokenize
 
 from boards import load_board
 from emulator.board import EmulatedBoard
-from emulator.physics._paper_path import travel_ns
-from emulator.run._print_run import Outcome, PrintRun
-from emulator.run._scenario import Action, JobSpec, Moment, TimedAction
-from emulator.trace._recorder import (
+from emulator.physics import travel_ns
+from emulator.run import Action, JobSpec, Moment, Outcome, PrintRun, TimedAction
+from emulator.trace import (
     JsonlSink,
     TraceError,
     TraceRecorder,
     VcdSink,
-    add_trace_option,
     open_sink,
     read_trace,
     start_trace,
@@ -279,10 +276,10 @@ def test_nothing_is_attached_unless_tracing_and_all_is_detached_after() -> None:
 
     def attached() -> list[object]:
         return [board.irq._listeners, board._probes, board.paper_path.observer,
-                board.fuser.observer, vars(board).get("submit"), vars(run).get("apply")]
+                board.fuser.observer, board._imaging_listeners, run._action_listeners]
 
     untouched = attached()
-    assert untouched == [[], [], None, None, None, None]
+    assert untouched == [[], [], None, None, (), []]
     listeners = list(run.printer._listeners)
     recorder = TraceRecorder()
     recorder.add_sink(JsonlSink(io.StringIO()))
@@ -385,32 +382,7 @@ def test_a_recorder_is_used_in_order() -> None:
     recorder.stop()  # idempotent
 
 
-# -- the command line -------------------------------------------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-    from emulator.cli._main import _Parser
-
-    parser = _Parser(prog="printer-emu")
-    add_trace_option(parser)
-    return parser
-
-
-@pytest.mark.parametrize("name", ["run.vcd", "run.jsonl", "RUN.VCD"])
-def test_trace_option_takes_vcd_and_jsonl(tmp_path: Path, name: str) -> None:
-    args = _parser().parse_args(["--trace", str(tmp_path / name)])
-    assert args.trace == tmp_path / name
-
-
-@pytest.mark.parametrize("value", ["run.txt", "run", "no/such/dir/run.vcd"])
-def test_trace_option_rejects_other_paths_in_one_line(value: str) -> None:
-    from emulator.cli._main import UsageError
-
-    with pytest.raises(UsageError) as caught:
-        _parser().parse_args(["--trace", value])
-    message = str(caught.value)
-    assert "--trace" in message and "\n" not in message
-    assert _parser().parse_args([]).trace is None
+# -- tracing into a file ------------------------------------------------------------------
 
 
 def test_open_sink_rejects_other_suffixes(tmp_path: Path) -> None:
@@ -431,7 +403,7 @@ def test_trace_run_does_nothing_without_a_path_and_finishes_the_file_on_error(
         run.scheduler.run_until(S // 2)
         raise RuntimeError("the run broke")
     assert read_trace(path)[-1][0] <= S // 2
-    assert "submit" not in vars(run.board)
+    assert run.board._imaging_listeners == ()  # type: ignore[attr-defined]
 
 
 # -- the benchmark's plumbing (no timing asserted) ----------------------------------------

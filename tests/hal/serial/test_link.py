@@ -27,6 +27,18 @@ from hal.serial._errors import (
     PayloadTooLarge,
     ProtocolVersionMismatch,
 )
+from hal.serial._frames import (
+    DATA_TYPES,
+    PROTOCOL_VERSION,
+    CorruptFrame,
+    Flag,
+    Frame,
+    FrameDecoder,
+    FrameType,
+    Noise,
+    Role,
+    encode_frame,
+)
 from hal.serial._link import (
     HandshakeFailed,
     LinkEndpoint,
@@ -37,20 +49,7 @@ from hal.serial._link import (
     Undelivered,
     suggested_rto_ns,
 )
-from hal.serial._wire import (
-    DATA_TYPES,
-    PROTOCOL_VERSION,
-    CorruptFrame,
-    Flag,
-    Frame,
-    FrameDecoder,
-    FrameType,
-    Hello,
-    Noise,
-    Role,
-    encode_frame,
-    encode_payload,
-)
+from hal.serial._payloads import Hello, encode_payload
 
 MS = 1_000_000
 S = 1_000_000_000

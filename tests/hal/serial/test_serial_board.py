@@ -21,9 +21,8 @@ import pytest
 
 from boards import BoardConfig, load_board
 from emulator.board import EmulatedBoard
-from emulator.device._virtual_device import VirtualDevice
-from emulator.run._print_run import Outcome, PrintRun
-from emulator.run._scenario import JobSpec
+from emulator.device import VirtualDevice
+from emulator.run import JobSpec, Outcome, PrintRun
 from hal import (
     AnalogChannel,
     Board,
@@ -41,16 +40,20 @@ from hal import (
     WallClock,
     WindowCrossing,
 )
-from hal.serial._board import BoardMismatch, NoDeviceAnswer, PortUnavailable, SerialBoard
-from hal.serial._errors import (
+from hal.serial import (
     BadArgument,
+    BoardMismatch,
     DeviceBusy,
     DeviceRejected,
     ErrorCode,
     IncompatiblePeer,
     InvalidState,
+    NoDeviceAnswer,
+    PortUnavailable,
     PrinterLinkError,
+    SerialBoard,
     UnknownCommand,
+    rejection_for,
 )
 
 MS = 1_000_000
@@ -378,11 +381,9 @@ def test_error_answers_map_to_the_documented_exceptions(rig: Rig) -> None:
 
 def _refuse_pickups(rig: Rig) -> None:
     def refuse(args: dict[str, Any], rid: int) -> Any:
-        from emulator.device._virtual_device import _Refused
+        raise rejection_for(ErrorCode.INVALID_STATE, "pickup jammed shut")
 
-        raise _Refused(ErrorCode.INVALID_STATE, "pickup jammed shut")
-
-    rig.device._commands["pickup.pulse"] = refuse
+    rig.device.commands["pickup.pulse"] = refuse
 
 
 def test_a_refused_firmware_command_is_raised_in_strict_mode(rig: Rig) -> None:
@@ -453,18 +454,16 @@ def test_an_imaging_request_lost_with_the_link_fails_at_the_resync(rig: Rig) -> 
 
 
 def test_a_refused_snapshot_is_asked_again(rig: Rig) -> None:
-    from emulator.device._virtual_device import _Refused
-
-    real = rig.device._commands["board.snapshot"]
+    real = rig.device.commands["board.snapshot"]
     refusals: list[int] = []
 
     def busy_once(args: dict[str, Any], rid: int) -> Any:
         if not refusals:
             refusals.append(rid)
-            raise _Refused(ErrorCode.BUSY, "busy reading the sensors")
+            raise rejection_for(ErrorCode.BUSY, "busy reading the sensors")
         return real(args, rid)
 
-    rig.device._commands["board.snapshot"] = busy_once
+    rig.device.commands["board.snapshot"] = busy_once
     rig.line.disconnect()
     rig.settle()
     rig.line.reconnect()
@@ -516,7 +515,7 @@ def test_a_reset_counted_while_away_resets_the_board(rig: Rig) -> None:
     board = rig.board
     causes: list[ResetCause] = []
     board.set_reset_handler(causes.append)
-    real = rig.device._commands["board.snapshot"]
+    real = rig.device.commands["board.snapshot"]
 
     def one_more_reset(args: dict[str, Any], rid: int) -> Any:
         result = dict(real(args, rid))
@@ -527,7 +526,7 @@ def test_a_reset_counted_while_away_resets_the_board(rig: Rig) -> None:
     board.set_output(Output.LED_READY, True)
     rig.line.disconnect()
     rig.settle()
-    rig.device._commands["board.snapshot"] = one_more_reset
+    rig.device.commands["board.snapshot"] = one_more_reset
     rig.line.reconnect()
     rig.run_until(lambda: bool(causes))
     assert causes == [ResetCause.WATCHDOG]
@@ -670,14 +669,14 @@ def test_a_silent_port_times_out_within_the_bound() -> None:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux ptys only")
 def test_only_a_linux_pty_yields_after_a_write() -> None:
-    from hal.serial._board import _is_linux_pty
+    from hal.serial._transport import is_linux_pty
 
     master, slave = os.openpty()
     r, w = os.pipe()
     try:
-        assert _is_linux_pty(slave)
-        assert not _is_linux_pty(r)
-        assert not _is_linux_pty(None)
+        assert is_linux_pty(slave)
+        assert not is_linux_pty(r)
+        assert not is_linux_pty(None)
     finally:
         for fd in (master, slave, r, w):
             os.close(fd)

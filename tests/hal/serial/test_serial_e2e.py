@@ -28,12 +28,11 @@ from pathlib import Path
 import pytest
 
 from boards import BoardConfig, load_board
-from emulator.device._serve_process import ServeProcess
-from emulator.run._print_run import Outcome, PrintRun
-from emulator.run._scenario import JobSpec
+from emulator.device import ServeProcess
+from emulator.run import JobSpec, Outcome, PrintRun
 from firmware import StatusEvent
 from hal import ResetCause
-from hal.serial._board import SerialBoard
+from hal.serial import SerialBoard
 
 S = 1_000_000_000
 PAGES = 20

@@ -1,4 +1,5 @@
-"""The frame codec (hal.serial._wire) and the error hierarchy (hal.serial._errors)."""
+"""The frame codec (hal.serial._frames), the payloads (hal.serial._payloads) and the error
+hierarchy (hal.serial._errors)."""
 
 from __future__ import annotations
 
@@ -41,31 +42,33 @@ from hal.serial._errors import (
     UnknownFrameType,
     rejection_for,
 )
-from hal.serial._wire import (
+from hal.serial._frames import (
     DATA_TYPES,
     DEFAULT_MAX_PAYLOAD,
     MARKER,
     MIN_MAX_PAYLOAD,
     PROTOCOL_VERSION,
     CorruptFrame,
-    ErrorReply,
-    Event,
     Flag,
     Frame,
     FrameDecoder,
     FrameType,
-    Hello,
     Noise,
+    Role,
+    decode_frame,
+    encode_frame,
+    max_encoded_size,
+)
+from hal.serial._payloads import (
+    ErrorReply,
+    Event,
+    Hello,
     Request,
     Response,
-    Role,
     _parse_input_event,
-    decode_frame,
     decode_payload,
-    encode_frame,
     encode_payload,
     input_event_payload,
-    max_encoded_size,
 )
 
 HEADER = struct.Struct("<BBBBHHHH")
@@ -592,9 +595,9 @@ def test_encode_payload_refuses_what_cbor_cannot_hold() -> None:
         encode_payload(object())
 
 
-def test_frame_body_decodes_the_payload() -> None:
-    assert Frame(FrameType.EVENT, encode_payload({"a": 1})).body() == {"a": 1}
-    assert Frame(FrameType.ACK).body() is None
+def test_a_frames_payload_decodes() -> None:
+    assert decode_payload(Frame(FrameType.EVENT, encode_payload({"a": 1})).payload) == {"a": 1}
+    assert decode_payload(Frame(FrameType.ACK).payload) is None
 
 
 # --- error codes and the hierarchy ---------------------------------------------------------
