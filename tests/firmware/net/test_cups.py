@@ -25,7 +25,8 @@ TOOLS = ("cupsd", "lpadmin", "lp", "lpstat", "cupsfilter", "gs")
 pytestmark = [
     pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS),
                        reason="missing tool: CUPS (cups, cups-filters) or Ghostscript"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="missing tool: root (cupsd runs its filters as root here)"),
+    pytest.mark.skipif(os.geteuid() != 0,
+                       reason="missing tool: root (cupsd runs its filters as root here)"),
 ]
 
 _CUPSD_CONF = """Listen 127.0.0.1:{port}
