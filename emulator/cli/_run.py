@@ -81,6 +81,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.port is None and args.baud is not None:
         raise UsageError("--baud sets a serial device's line rate: it needs --port")
     if args.port is not None:
+        if network:
+            raise UsageError("--ipp/--raw/--snmp with --port are not available yet: the "
+                             "network printer runs on the emulated board")
         return run_on_port(args)
     from emulator.board import EmulatedBoard  # the physics, only when a run needs them
 

@@ -22,7 +22,6 @@ from typing import Any
 
 from boards import load_board
 from emulator.cli._common import UsageError, execute, jobs_for, scenario_of, seed_of
-from emulator.cli._run_network import serve_network, wants_network
 from emulator.run import BoardObservation, PrintRun, Scenario
 from hal.serial import PrinterLinkError, SerialBoard
 
@@ -143,8 +142,6 @@ def run_on_port(args: argparse.Namespace) -> int:
         if scenario:
             run.add_actions(scenario.actions)
         with _traced(run, board, getattr(args, "trace", None)):
-            if wants_network(args):  # a serial board's time is the wall's
-                return serve_network(run, args, 1.0)
             return execute(run, args)
     finally:
         board.close()

@@ -79,24 +79,6 @@ def test_a_raw_job_prints_and_sigint_ends_with_the_summary() -> None:
     assert re.search(r"pages delivered\s*│\s*2 of 2", out), out
 
 
-def test_a_serial_board_prints_what_the_network_sends() -> None:
-    from emulator.device import ServeProcess
-
-    with ServeProcess("devkit", transport="pty") as device:
-        process = _start("--port", device.url, "--raw", "127.0.0.1:0")
-        try:
-            text = "".join(_read_until(process.stdout, r"socket://"))
-            port = int(re.findall(r"socket://127\.0\.0\.1:(\d+)", text)[0])
-            with socket.create_connection(("127.0.0.1", port), timeout=WAIT_S) as client:
-                client.sendall(b"one\ftwo\fthree\n")
-            _read_until(process.stdout, r"job 1 completed: 3/3 pages")
-        finally:
-            code, out, err = _stop(process)
-    assert code == 0, err
-    assert "Traceback" not in out + err
-    assert re.search(r"pages delivered\s*│\s*3 of 3", out), out
-
-
 def test_json_keeps_stdout_to_one_object_with_the_addresses() -> None:
     process = _start("--ipp", "127.0.0.1:0", "--json", "--speed", "2")
     try:
