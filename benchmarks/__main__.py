@@ -41,6 +41,7 @@ BENCHMARKS: Final[dict[str, str]] = {
     "flash": "benchmarks._flash",
     "trace": "benchmarks._trace",
     "network": "benchmarks._network",
+    "latency": "benchmarks._latency",
 }
 """Registered benchmarks: name → module path. Names only: nothing is imported here."""
 

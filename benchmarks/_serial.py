@@ -26,7 +26,11 @@ serial adapter gives):
   host build on a pty, and its Cortex-M builds in QEMU (``microbit``, ``mps2-an385``),
   opened at the 115200 baud their link timings are sized for (QEMU does not pace the
   bytes). A device that cannot be built or launched here is listed as unavailable with
-  the reason (:mod:`benchmarks._mcu_devices`).
+  the reason (:mod:`benchmarks.mcu_device`).
+* **Latency tolerance** (:mod:`benchmarks._latency`): pages per minute and false
+  paper-path and heater faults for devkit and lp-2000 jobs through the lab's link-fault
+  relay at constant link latencies of 0, 10, 20, 50 and 100 ms (alone: ``python -m
+  benchmarks latency``).
 * **Pages per minute at a line rate** (115200 baud, or ``PRINTER_EMU_BENCH_BAUD``): a
   devkit job over ``serve --pty --baud N`` with the host pacing its own bytes too,
   beside the same job on the emulated board in process (virtual time). Steady state:
@@ -65,8 +69,9 @@ from typing import Any, Final
 
 import serial
 
+from benchmarks import _latency
 from benchmarks import scale as workload_scale
-from benchmarks._mcu_devices import DeviceUnavailable, McuDevice
+from benchmarks.mcu_device import DeviceUnavailable, McuDevice
 from emulator.device import ServeProcess
 
 REPEATS: Final = 3
@@ -500,6 +505,9 @@ def run(scale: float | None = None) -> dict[str, Any]:
         _progress(f"{label}: {device_count} round trips, a {device_pages}-page job")
         devices[kind] = _device_figures(kind, device_count, device_pages)
 
+    _progress("latency tolerance: jobs through the link-fault relay")
+    tolerance = _latency.measure(s)
+
     echo, request, event = lat["echo"], lat["request"], lat["event"]
     press, release = lat["press"], lat["release"]
     rtt_ratio = request["p50_ns"] / echo["p50_ns"]
@@ -540,6 +548,9 @@ def run(scale: float | None = None) -> dict[str, Any]:
                      us(figures["request_p99_ns"]), "-"])
         rows.append([f"devkit ppm on {label} ({device_pages} pages)", None,
                      figures["pages_per_minute"], "-"])
+    rows.append(["latency tolerance: pages per minute, faults", None, None, "-"])
+    rows += _latency.table_rows(tolerance["rows"])
+    targets.update(tolerance["targets_met"])
     return {
         "name": "serial",
         "scale": s,
@@ -566,12 +577,15 @@ def run(scale: float | None = None) -> dict[str, Any]:
             "rows": rows,
         },
         "devices": devices,
+        "latency_tolerance": tolerance["rows"],
         "notes": [f"{'met' if ok else 'MISSED'}: {name}" for name, ok in targets.items()] + [
             "the far ends (echo, serve, hop writer, C devices) on CPU "
             f"{FAR_END_CPU}, the host unpinned" if FAR_END_CPU is not None else
             "placement left to the OS (no CPU pinned)",
             f"event latency: the device's clock is related to ours within "
             f"{us(lat['clock_error_ns'])} us (half the best snapshot round trip)",
+            *[f"latency tolerance: {note}" for note in tolerance["notes"]
+              if not note.startswith(("met", "MISSED"))],
             f"the line at {baud} baud: {line['bytes_to_device']} B to the device, "
             f"{line['bytes_from_device']} B back in {line['wall_time_s']} s "
             f"({line['retransmitted']} frames retransmitted)",

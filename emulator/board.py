@@ -33,6 +33,9 @@ Contract beyond ``hal.Board``
 * The cover. Opening it (:meth:`set_cover`) raises ``cover_open`` and lets the user
   pull every sheet out of the path (``sheets_removed``). The board does not cut
   outputs when the cover opens: that is the firmware's ISR's job.
+* The board's clock is the scheduler's: :attr:`device_now_ns` is ``scheduler.now_ns``,
+  and its timers are the scheduler's own (a command is carried out the instant it is
+  given, so :meth:`call_after_commands` is ``call_later``).
 * Observation (for the CLI, tests and the tracer; not ``hal.Board``): the properties
   below, and :meth:`add_probe`.
 """
@@ -70,6 +73,7 @@ from hal import (
     ResetCause,
     ResetHandler,
     Scheduler,
+    Timer,
     irq_lines_of,
 )
 
@@ -160,6 +164,18 @@ class EmulatedBoard(BoardBase):
     @property
     def reset_cause(self) -> ResetCause:
         return self._reset_cause
+
+    # -- hal.Board: the board's clock, which is the scheduler's -------------------------
+
+    @property
+    def device_now_ns(self) -> int:
+        return self._scheduler.now_ns
+
+    def call_at_device(self, t_ns: int, callback: Callable[[], object]) -> Timer:
+        return self._scheduler.call_at(t_ns, callback)
+
+    def call_after_commands(self, delay_ns: int, callback: Callable[[], object]) -> Timer:
+        return self._scheduler.call_later(delay_ns, callback)
 
     # -- hal.Board: pins -----------------------------------------------------------
 

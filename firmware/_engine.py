@@ -8,14 +8,27 @@ page delivered. Sheets are pipelined: the next sheet is picked one rated pitch
 (60 s / ``rated_ppm``) after the last, once the last one has reached the feed sensor,
 so the engine runs at the board's rated speed.
 
-Every expected edge has a deadline timer: expected instant (from the board's geometry
-and speed) plus a margin (``edge_margin_pct`` of the travel, at least
+Every expected edge has a deadline: expected instant (from the board's geometry and
+speed) plus a margin (``edge_margin_pct`` of the travel, at least
 ``edge_margin_min_ms``). An edge with no sheet to explain it is a jam too.
+
+The paper path is judged in the board's time, never the host's: an edge is expected
+from the instant the board stamped the edge before it, or, after a pickup pulse or the
+motor's start, from when the board carried the command out (``after_commands``); a
+deadline has passed only when the board's clock is known to have passed it
+(``at_board``). On a serial board, then, a slow link delays the judgement and a quiet
+one suspends it; it never makes a sheet late. An edge whose stamp is after its deadline
+is judged late first, as the board's order of things says, whichever news came first.
 
 Holds (paper out, toner empty under the ``stop`` policy) stop new pickups; sheets in
 the path run out, then the engine waits with the motor off. A jam or an open cover
 stops everything at once; the pages of every sheet that did not come out go back to
 the spooler, in order, so every page is delivered exactly once.
+
+A sheet that will come out blank (its imaging failed, or it came out unimaged) gives
+its page back at once, with the pages of the sheets behind it not yet imaged (their
+imaging is cancelled: they come out blank too) and the page not yet picked: the spooler
+prints them again in the job's order, and no later page overtakes a spoiled one.
 """
 
 from __future__ import annotations
@@ -27,7 +40,16 @@ from typing import Any
 
 from firmware._jobs import JobStore, PageTask, SheetRecord
 from firmware._kernel import ActiveObject, Kernel
-from hal import DigitalInput, ImagePage, IoHandle, IoState, Output, Timer
+from hal import (
+    DigitalInput,
+    ImagePage,
+    IoHandle,
+    IoState,
+    Output,
+    Timer,
+    timer_cancelled,
+    timer_when_ns,
+)
 
 
 class _Edge(enum.IntEnum):
@@ -58,8 +80,9 @@ class _Sheet:
     attempts: int = 1
     feed: _Edge = _Edge.AHEAD
     exit: _Edge = _Edge.AHEAD
-    fed_ns: int = 0
     imaged: bool | None = None
+    returned: bool = False
+    """Its page went back to the spooler: the sheet comes out blank, as waste."""
     handle: IoHandle | None = None
     feed_deadline: Timer | None = field(default=None, repr=False)
     exit_deadline: Timer | None = field(default=None, repr=False)
@@ -81,8 +104,9 @@ class Engine(ActiveObject):
         {"trigger": "page", "source": "standby", "dest": "warming",
          "conditions": "_holds_clear", "before": "_take_page"},
         {"trigger": "page", "source": "standby", "dest": "held", "before": "_take_page"},
-        {"trigger": "page", "source": ["warming", "printing", "held", "jammed", "open"],
-         "dest": None, "before": "_take_page"},
+        {"trigger": "page", "source": ["warming", "printing", "held", "jammed", "open",
+                                       "offline"],
+         "dest": None, "before": "_take_page"},  # the spooler's answer to an ask: never lost
         {"trigger": "page", "source": "failed", "dest": None, "before": "_refuse_page"},
         {"trigger": "idle_timeout", "source": "standby", "dest": None, "after": "_power_save"},
         {"trigger": "nothing_held", "source": "held", "dest": "standby"},
@@ -176,18 +200,27 @@ class Engine(ActiveObject):
     def _travel_ns(self, distance_mm: float) -> int:
         return round(distance_mm / self._speed_mm_per_ns)
 
-    def _deadline(self, sheet: _Sheet, expected_in_ns: int, edge: str) -> Timer:
-        """A timer for an edge expected ``expected_in_ns`` from now, plus the margin."""
-        margin = max(self._margin_min_ns, round(expected_in_ns * self._margin_pct / 100.0))
-        return self.after(expected_in_ns + margin, "late", sheet=sheet.number, edge=edge)
+    def _deadline(self, sheet: _Sheet, expected_in_ns: int, edge: str,
+                  from_ns: int | None) -> Timer:
+        """The deadline of an edge expected ``expected_in_ns``, plus the margin, after
+        the board's instant ``from_ns`` (an edge it stamped) or, when ``None``, after the
+        board carried out what it was just commanded (a pickup pulse, the motor's
+        start). Due by the board's clock."""
+        due_in_ns = expected_in_ns + max(
+            self._margin_min_ns, round(expected_in_ns * self._margin_pct / 100.0))
+        if from_ns is None:
+            return self.after_commands(due_in_ns, "late", sheet=sheet.number, edge=edge)
+        return self.at_board(from_ns + due_in_ns, "late", sheet=sheet.number, edge=edge)
 
-    def _feed_deadline(self, sheet: _Sheet, expected_in_ns: int, edge: str) -> None:
+    def _feed_deadline(self, sheet: _Sheet, expected_in_ns: int, edge: str,
+                       from_ns: int | None = None) -> None:
         self.kernel.cancel(sheet.feed_deadline)
-        sheet.feed_deadline = self._deadline(sheet, expected_in_ns, edge)
+        sheet.feed_deadline = self._deadline(sheet, expected_in_ns, edge, from_ns)
 
-    def _exit_deadline(self, sheet: _Sheet, expected_in_ns: int, edge: str) -> None:
+    def _exit_deadline(self, sheet: _Sheet, expected_in_ns: int, edge: str,
+                       from_ns: int | None = None) -> None:
         self.kernel.cancel(sheet.exit_deadline)
-        sheet.exit_deadline = self._deadline(sheet, expected_in_ns, edge)
+        sheet.exit_deadline = self._deadline(sheet, expected_in_ns, edge, from_ns)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -207,7 +240,8 @@ class Engine(ActiveObject):
         self.board.set_output(Output.MOTOR, True)
         whole_path_ns = self._travel_ns(self.board.config.paper_path.output_mm) + self._sheet_ns
         margin = max(self._margin_min_ns, round(whole_path_ns * self._margin_pct / 100.0))
-        self.after(whole_path_ns + margin, "purge_done")
+        # From the motor's start on the board: the sensors are read when it has run.
+        self.after_commands(whole_path_ns + margin, "purge_done")
 
     def _recover_after_purge(self, **_: Any) -> None:
         self.board.set_output(Output.MOTOR, False)
@@ -294,7 +328,7 @@ class Engine(ActiveObject):
 
     def _hold_for_link(self, **_: Any) -> None:
         """Run the path out: no pickup until every sheet in it has come out or is late
-        by a whole path's travel (then it is a jam)."""
+        by a whole path's travel from the motor's start (then it is a jam)."""
         self.holds.add(Hold.LINK)
         whole_path_ns = self._to_feed_ns + self._feed_to_exit_ns + self._sheet_ns
         for sheet in self.sheets:
@@ -347,7 +381,7 @@ class Engine(ActiveObject):
                 sheet.handle.cancel()
 
     def _give_pages_back(self) -> None:
-        tasks = [s.task for s in self.sheets]
+        tasks = [s.task for s in self.sheets if not s.returned]
         if self.next_task is not None:
             tasks.append(self.next_task)
             self.next_task = None
@@ -472,26 +506,30 @@ class Engine(ActiveObject):
         if sheet is None:
             self._jam("feed", None)  # a sheet nobody picked, or one that moved backwards
             return
-        now = self._scheduler.now_ns
+        if self._passed(sheet.feed_deadline, t_ns) and self._late(
+                sheet, "feed_lead" if level else "feed_trail"):
+            return
         if level:
             sheet.feed = _Edge.COVERING
-            sheet.fed_ns = now
-            self._feed_deadline(sheet, self._sheet_ns, "feed_trail")
-            self._exit_deadline(sheet, self._feed_to_exit_ns, "exit_lead")
-            task = sheet.task
-            handle = self.board.submit(ImagePage(task.job, task.page, task.coverage_pct))
-            sheet.handle = handle
-            sheet.record.imaging_requested = True
-            sheet.record.handle = handle
-            number = sheet.number
-            handle.on_done(lambda h: self.post("imaged", sheet=number,
-                                               ok=h.state is IoState.DONE))
+            self._feed_deadline(sheet, self._sheet_ns, "feed_trail", t_ns)
+            self._exit_deadline(sheet, self._feed_to_exit_ns, "exit_lead", t_ns)
+            if not sheet.returned:  # a sheet whose page went back passes blank
+                self._request_imaging(sheet)
             self._ask_for_page()
             self._schedule_pick()
         else:
             sheet.feed = _Edge.PAST
             self.kernel.cancel(sheet.feed_deadline)
             sheet.feed_deadline = None
+
+    def _request_imaging(self, sheet: _Sheet) -> None:
+        task = sheet.task
+        handle = self.board.submit(ImagePage(task.job, task.page, task.coverage_pct))
+        sheet.handle = handle
+        sheet.record.imaging_requested = True
+        sheet.record.handle = handle
+        number = sheet.number
+        handle.on_done(lambda h: self.post("imaged", sheet=number, ok=h.state is IoState.DONE))
 
     def _on_exit_edge(self, level: bool, t_ns: int, **_: Any) -> None:
         if not level and self._store.exits_captured:
@@ -504,45 +542,91 @@ class Engine(ActiveObject):
         if sheet is None:
             self._jam("exit", None)
             return
+        if self._passed(sheet.exit_deadline, t_ns) and self._late(
+                sheet, "exit_lead" if level else "exit_trail"):
+            return
         if level:
             sheet.exit = _Edge.COVERING
-            self._exit_deadline(sheet, self._sheet_ns, "exit_trail")
+            self._exit_deadline(sheet, self._sheet_ns, "exit_trail", t_ns)
             return
         self.kernel.cancel(sheet.exit_deadline)
         self.kernel.cancel(sheet.feed_deadline)
         self.sheets.remove(sheet)
         self._store.sheets.remove(sheet.record)
         task = sheet.task
-        if sheet.imaged:
+        if sheet.imaged and not sheet.returned:
             self._store.record_delivered(task)
             self.publish("page_delivered", job=task.job, page=task.page, sheet=sheet.number)
             self._spooler.post("page_done", job=task.job, page=task.page)
         else:
-            # A blank or half-imaged sheet came out: the page is printed again. Its
-            # request goes too, or the board would image the next sheet with it.
-            if sheet.handle is not None:
-                sheet.handle.cancel()
+            # A blank or half-imaged sheet came out: the page is printed again (given back
+            # now, if it was not when its imaging failed).
+            self._give_back_from(sheet)
             self.publish("page_spoiled", job=task.job, page=task.page, sheet=sheet.number)
-            tasks = [task]
-            if self.next_task is not None:  # keep the job's page order
-                tasks.append(self.next_task)
-                self.next_task = None
-                self.kernel.cancel(self._pick_timer)
-                self._pick_timer = None
-            self._spooler.post("pages_back", tasks=tasks)
-            self._ask_for_page()
         self._maybe_run_out()
 
     def _on_imaged(self, sheet: int, ok: bool, **_: Any) -> None:
         for s in self.sheets:
             if s.number == sheet:
                 s.imaged = ok
+                if not ok:
+                    self._give_back_from(s)
                 return
+
+    def _give_back_from(self, spoiled: _Sheet) -> None:
+        """``spoiled`` comes out blank: its page goes back to the spooler now, with the
+        page of every sheet behind it not yet imaged and the next task, in the job's
+        order. Those sheets' imaging is cancelled (they come out blank too: a page of
+        theirs must not come out before ``spoiled``'s is printed again), and so is
+        ``spoiled``'s own, or the board would image the next sheet with it."""
+        if spoiled.returned:
+            return
+        tasks = []
+        behind = (s for s in self.sheets if s.number > spoiled.number)  # picked after it
+        for sheet in (spoiled, *behind):
+            if sheet.returned or (sheet.imaged and sheet is not spoiled):
+                continue
+            sheet.returned = True
+            sheet.record.handle = None  # after a reset too, this sheet is not the page's
+            if sheet.handle is not None:
+                sheet.handle.cancel()
+            tasks.append(sheet.task)
+        if self.next_task is not None:
+            tasks.append(self.next_task)
+            self.next_task = None
+            self.kernel.cancel(self._pick_timer)
+            self._pick_timer = None
+        self._spooler.post("pages_back", tasks=tasks)
+        self._ask_for_page()
+
+    @staticmethod
+    def _passed(deadline: Timer | None, t_ns: int) -> bool:
+        """Whether an edge stamped ``t_ns`` came after ``deadline`` by the board's clock
+        (on a serial board its news can beat the deadline's)."""
+        return (deadline is not None and not timer_cancelled(deadline)
+                and timer_when_ns(deadline) < t_ns)
 
     def _on_late(self, sheet: int, edge: str, **_: Any) -> None:
         late = next((s for s in self.sheets if s.number == sheet), None)
-        if late is None:
-            return
+        if late is not None:
+            self._late(late, edge)
+
+    def _awaits(self, sheet: _Sheet, edge: str) -> bool:
+        """Whether ``sheet`` still waits for ``edge`` under a live deadline: a deadline's
+        event can come after its edge's (an edge and the board's clock passing the
+        deadline heard together), and then it is moot."""
+        if edge.startswith("feed"):
+            at, deadline = sheet.feed, sheet.feed_deadline
+        else:
+            at, deadline = sheet.exit, sheet.exit_deadline
+        return deadline is not None and at is (
+            _Edge.AHEAD if edge.endswith("lead") else _Edge.COVERING)
+
+    def _late(self, late: _Sheet, edge: str) -> bool:
+        """``late``'s ``edge`` missed its deadline: a misfeed retried, or a jam. Returns
+        whether the path stopped (a jam)."""
+        if not self._awaits(late, edge):
+            return False
         if edge == "feed_lead":
             self.misfeeds += 1
             self.publish("misfeed", job=late.task.job, page=late.task.page,
@@ -553,13 +637,14 @@ class Engine(ActiveObject):
                 self._last_pick_ns = late.picked_ns
                 self.board.pulse_pickup()
                 self._feed_deadline(late, self._to_feed_ns, "feed_lead")
-                return
+                return False
             self._jam("feed", late)
-            return
+            return True
         # The sheet stuck where its leading edge last got to: past the exit sensor or
         # not. (A sheet is longer than the gap between the sensors, so a sheet stuck at
         # the exit still covers the feed sensor and its feed trailing edge is late first.)
         self._jam("feed" if late.exit is _Edge.AHEAD else "exit", late)
+        return True
 
     def _jam(self, at: str, sheet: _Sheet | None) -> None:
         if sheet is None and self.sheets:

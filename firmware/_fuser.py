@@ -3,7 +3,8 @@
 Never polled: every decision is taken when the thermistor's comparator fires.
 
 * ``warming``: heater on, window up to ``ready_c``; crossing it is ``fuser_ready``.
-  No crossing within ``warmup_limit_s`` (a failed heater) is a fuser error.
+  No crossing within ``warmup_limit_s`` of the heater's start, by the board's clock (a
+  failed heater), is a fuser error.
 * ``ready`` regulates in a band of ``ready_c +- hysteresis_c``: heater off above the
   band, on below it. Below ``ready_c - 4 * hysteresis_c`` with the heater on, the fuser
   has gone cold (the engine stops picking) and warms again under the same limit.
@@ -88,7 +89,8 @@ class Fuser(ActiveObject):
     def on_enter_warming(self, **_: Any) -> None:
         self._heat_wanted = True
         self._heater(True, _NO_LOW_BOUND_C, self._cfg.ready_c)
-        self._timer = self.after(self._warmup_limit_ns, "warmup_timeout")
+        # In the board's time from the heater's start: a slow link is no cold heater.
+        self._timer = self.after_commands(self._warmup_limit_ns, "warmup_timeout")
 
     def on_exit_warming(self, **_: Any) -> None:
         self.kernel.cancel(self._timer)

@@ -15,7 +15,12 @@ them to completion, highest priority first:
 * Active objects talk only by events (``post``) and by published status
   (:meth:`Kernel.publish`), never by reading each other's state.
 * Timeouts are scheduler timers owned by the kernel (:meth:`Kernel.after`), so a reset
-  can cancel every one of them at once.
+  can cancel every one of them at once. A judgement of the board (a sheet late at a
+  sensor, a fuser that does not heat) waits in the board's own time instead
+  (:meth:`Kernel.at_board` from an instant the board stamped, :meth:`Kernel.after_commands`
+  from an act just commanded): it is due only once the board's clock has passed it, so
+  a slow or quiet link to the board never makes it early. Such a timer's event is not
+  posted once the kernel has shut down.
 
 A trigger that does not apply in the current state is dropped and counted
 (:attr:`ActiveObject.ignored`); an exception in a trigger is a bug: it propagates out of
@@ -145,6 +150,18 @@ class ActiveObject:
         :meth:`Kernel.cancel`."""
         return self.kernel.after(delay_ns, self, event, data)
 
+    def at_board(self, t_ns: int, event: str, **data: Any) -> Timer:
+        """Post ``event`` to this object once the board's clock has passed ``t_ns`` (an
+        instant of the board's clock, e.g. an edge's ``board_t_ns`` plus a travel);
+        cancel with :meth:`Kernel.cancel`."""
+        return self.kernel.at_board(t_ns, self, event, data)
+
+    def after_commands(self, delay_ns: int, event: str, **data: Any) -> Timer:
+        """Post ``event`` to this object once the board's clock has passed ``delay_ns``
+        after the board carried out what it was commanded so far (a pickup pulse, the
+        motor started); cancel with :meth:`Kernel.cancel`."""
+        return self.kernel.after_commands(delay_ns, self, event, data)
+
     def _published_state_change(self, *args: Any, **kwargs: Any) -> None:
         # A self-transition re-enters the state it left: not a change.
         if self.state != self._published_state:
@@ -241,6 +258,16 @@ class Kernel:
         # No bookkeeping per timer: shutdown finds this kernel's timers in the scheduler
         # by their callback (a partial of ``_fire``), once, when it happens.
         return self.scheduler.call_later(delay_ns, partial(self._fire, ao, event, data))
+
+    def at_board(self, t_ns: int, ao: ActiveObject, event: str, data: dict[str, Any]) -> Timer:
+        # On the emulated board: the scheduler's call_at, so the very same timer.
+        return self.board.call_at_device(t_ns, partial(self._fire, ao, event, data))
+
+    def after_commands(
+        self, delay_ns: int, ao: ActiveObject, event: str, data: dict[str, Any]
+    ) -> Timer:
+        # On the emulated board: the scheduler's call_later, so the very same timer.
+        return self.board.call_after_commands(delay_ns, partial(self._fire, ao, event, data))
 
     def _fire(self, ao: ActiveObject, event: str, data: dict[str, Any]) -> None:
         self.post(ao, event, data)

@@ -84,7 +84,7 @@ class Firmware:
         engine, tray, panel = self.engine, self.tray, self.panel
 
         def feed_isr(e: IrqEvent) -> None:
-            engine.post("feed_edge", level=bool(e.value), t_ns=e.t_ns)
+            engine.post("feed_edge", level=bool(e.value), t_ns=e.board_t_ns)
 
         def exit_isr(e: IrqEvent) -> None:
             # A trailing edge with the cover shut is a sheet leaving for the output tray:
@@ -92,7 +92,7 @@ class Firmware:
             # page and prints none twice (see JobStore.recover).
             if not e.value and not board.read_input(DigitalInput.COVER_OPEN):
                 store.exits_captured += 1
-            engine.post("exit_edge", level=bool(e.value), t_ns=e.t_ns)
+            engine.post("exit_edge", level=bool(e.value), t_ns=e.board_t_ns)
 
         def paper_isr(e: IrqEvent) -> None:
             tray.post("paper", level=bool(e.value))

@@ -2,8 +2,9 @@
 
 The engine asks (``need_page``) whenever it can take a page; the spooler answers with
 one ``page`` or, with nothing to print, remembers the ask and answers when work comes.
-Pages the engine could not deliver come back (``pages_back``) and go to the head of the
-queue in order. Job states: queued → printing → completed | cancelled | failed.
+Pages the engine could not deliver come back (``pages_back``) and go back to the head of
+the queue in the jobs' order, whatever order they come back in. Job states: queued →
+printing → completed | cancelled | failed.
 Cancel: the sheet already in the path is finished, the rest of the job is dropped.
 """
 
@@ -15,6 +16,10 @@ from firmware._jobs import Job, JobState, JobStore, PageTask
 from firmware._kernel import ActiveObject, Kernel
 
 _BOTH = ["idle", "busy"]
+
+
+def _print_order(task: PageTask) -> tuple[int, int]:
+    return task.job, task.page
 
 
 class Spooler(ActiveObject):
@@ -119,13 +124,25 @@ class Spooler(ActiveObject):
     def _on_pages_back(self, tasks: list[PageTask], **_: Any) -> None:
         for task in tasks:
             self.store.in_flight.pop((task.job, task.page), None)
-        for task in reversed(tasks):
-            if not self._job(task.job).finished and task.job not in self._cancelling:
-                self.store.pending.appendleft(task)
+        self._put_back([task for task in tasks if not self._job(task.job).finished
+                        and task.job not in self._cancelling])
         for job in {task.job for task in tasks}:
             self._settle_cancel(job)
         if self._engine_waiting:
             self._send_page()
+
+    def _put_back(self, tasks: list[PageTask]) -> None:
+        """Put ``tasks`` back in line in the jobs' order (jobs by id, which is the order
+        they came in; pages by number), whatever order they come back in: a page handed
+        to the engine while earlier ones were on their way back comes back after them,
+        and goes back behind them. Only the head of the line is looked at."""
+        pending = self.store.pending
+        head: list[PageTask] = []
+        for task in sorted(tasks, key=_print_order):
+            while pending and _print_order(pending[0]) < _print_order(task):
+                head.append(pending.popleft())
+            head.append(task)
+        pending.extendleft(reversed(head))
 
     def _on_cancel(self, job: int | None = None, **_: Any) -> None:
         target = None

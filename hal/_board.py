@@ -19,6 +19,17 @@ Interrupts (lines named by the board file, see ``boards``):
 * ``link`` is raised by a board whose connection to the hardware can fail (the serial
   board) with ``value`` a :class:`LinkChange`; the emulated board never raises it.
 
+The board's clock. Every board has its own clock, in integer nanoseconds
+(:attr:`Board.device_now_ns`); the instants a board attaches to its interrupts
+(:attr:`IrqEvent.board_t_ns`) are of that clock. Judging the paper path by it (a sheet
+is late only when the board's clock has passed its deadline) makes the firmware blind to
+how long the news takes to reach it. The board's timers run in that clock: a callback
+runs once the clock is *known* to have passed the instant, never on the host's guess
+alone, so a link that is slow or quiet delays the callback and never fires it early.
+Such a timer is a :class:`Timer`: :meth:`Scheduler.cancel` cancels it and
+:func:`timer_when_ns` is the board instant it waits for. On the emulated board the
+clock is the scheduler's and these are the scheduler's own timers.
+
 Outputs are set and forgotten; a board applies them in the order given. Imaging is an
 asynchronous request (:meth:`Board.submit`) completed when the sheet under the drum has
 been imaged; an observer (a tracer, say) sees every request through
@@ -36,10 +47,11 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from boards import BoardConfig
+from hal._clock import Callback
 from hal._faults import FaultInjector
 from hal._io import IoHandle
 from hal._irq import InterruptController
-from hal._scheduler import Scheduler
+from hal._scheduler import Scheduler, Timer
 
 
 class DigitalInput(enum.StrEnum):
@@ -147,6 +159,29 @@ class Board(Protocol):
     @property
     def reset_cause(self) -> ResetCause:
         """Why the board last came out of reset."""
+        ...
+
+    @property
+    def device_now_ns(self) -> int:
+        """The newest instant of the board's own clock known here (from the board's
+        latest word). Never goes back, except when the board restarts its clock (a
+        device reboot: a board reset)."""
+        ...
+
+    def call_at_device(self, t_ns: int, callback: Callback) -> Timer:
+        """Run ``callback()`` once the board's clock is known to have passed ``t_ns``
+        (at once, on the scheduler, if it has). Cancel with :meth:`Scheduler.cancel`;
+        :func:`timer_when_ns` of it is ``t_ns``. Timers due together run in the order
+        they were made."""
+        ...
+
+    def call_after_commands(self, delay_ns: int, callback: Callback) -> Timer:
+        """Run ``callback()`` once the board's clock is known to have passed ``delay_ns``
+        after the instant the board carried out every command given so far (the
+        pickup pulse, the motor start just commanded). Where that instant can only be
+        bounded, the bound is the later one: the callback never runs early. Cancel
+        with :meth:`Scheduler.cancel`; :func:`timer_when_ns` of it is the board instant
+        once known (until then, later than any instant)."""
         ...
 
     def read_input(self, pin: DigitalInput) -> bool: ...

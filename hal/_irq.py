@@ -18,6 +18,10 @@ Contract
 * A pending line with no ISR attached is counted in :attr:`spurious` and dropped: a
   firmware bug to report, not a crash.
 * Listeners (tracing) see every raise and every ISR run, with the instant.
+* Every raise carries two instants: ``t_ns``, the scheduler's when it was raised (when
+  the host learnt of it: traces and logs), and ``board_t_ns``, the board's own clock's
+  when it happened (:attr:`hal.Board.device_now_ns`'s clock: what the firmware judges
+  the paper path by). On a board whose clock is the scheduler's they are equal.
 """
 
 from __future__ import annotations
@@ -41,8 +45,10 @@ class IrqLineSpec:
 
 
 class IrqEvent(NamedTuple):
-    """One raise of a line: what an ISR receives. ``value`` is what the board attached:
-    an edge's new level, a comparator crossing, ...
+    """One raise of a line: what an ISR receives. ``t_ns`` is the scheduler's instant
+    of the raise, ``board_t_ns`` the board's clock's instant of what raised it (a serial
+    device's timestamp of the edge); ``value`` is what the board attached: an edge's new
+    level, a comparator crossing, ...
 
     Immutable; a named tuple rather than a frozen dataclass because one is made per
     interrupt and a frozen dataclass costs twice as much to build.
@@ -51,6 +57,7 @@ class IrqEvent(NamedTuple):
     line: int
     name: str
     t_ns: int
+    board_t_ns: int
     value: object = None
 
 
@@ -165,10 +172,16 @@ class InterruptController:
 
     # -- raising (board side) ---------------------------------------------------
 
-    def raise_line(self, line: int | str, value: object = None) -> None:
-        """Latch a raise of ``line`` with ``value`` and arrange its delivery."""
+    def raise_line(
+        self, line: int | str, value: object = None, board_t_ns: int | None = None
+    ) -> None:
+        """Latch a raise of ``line`` with ``value`` and arrange its delivery.
+        ``board_t_ns`` is the board's clock's instant of it (``None``: the board's clock
+        is the scheduler's, and it is now)."""
         ln = self._get(line)
-        event = IrqEvent(ln.spec.number, ln.spec.name, self._scheduler.now_ns, value)
+        now = self._scheduler.now_ns
+        event = IrqEvent(ln.spec.number, ln.spec.name, now,
+                         now if board_t_ns is None else board_t_ns, value)
         ln.pending.append(event)
         self._pending_count += 1
         for listener in self._listeners:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -44,6 +45,10 @@ DEFAULT_COVERAGE_PCT = 5.0
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[Any]"
 """What ``add_subparsers`` returns: each command's ``register`` adds its parser to it."""
+
+RecordAmendment: TypeAlias = Callable[[dict[str, Any]], dict[str, Any]]
+"""What a way of running adds to the ``--json`` record beyond :meth:`PrintRun.result`
+(a serial device's session figures): takes the record, returns the record to print."""
 
 
 class UsageError(Exception):
@@ -147,11 +152,12 @@ def jobs_for(args: argparse.Namespace, scenario: Scenario | None) -> list[JobSpe
     return jobs
 
 
-def execute(run: PrintRun, args: argparse.Namespace) -> int:
+def execute(run: PrintRun, args: argparse.Namespace,
+            amend: RecordAmendment | None = None) -> int:
     """Run ``run`` to its end and show it as ``--json``/``--quiet``/neither ask (a live
     progress display and a summary); return `EXIT_OK`, `EXIT_RUN_INCOMPLETE`, or
     `EXIT_INTERRUPTED` after Ctrl-C (the record then says ``interrupted``, with the
-    pages delivered until then)."""
+    pages delivered until then). ``amend`` completes the ``--json`` record."""
     console = Console(stderr=False, highlight=False)
     try:
         if args.json or args.quiet:
@@ -168,7 +174,7 @@ def execute(run: PrintRun, args: argparse.Namespace) -> int:
         print("printer-emu: interrupted", file=sys.stderr)
     result = run.result()
     if args.json:
-        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.write(json.dumps(result if amend is None else amend(result)) + "\n")
     elif args.quiet:
         print(f"{result['outcome']}: {result['pages_delivered']} of {run.pages_total} pages "
               f"in {result['sim_time_s']:.3f} s simulated on {result['board']}")

@@ -7,6 +7,12 @@ device. Usage::
     printer-emu flash --port PORT IMAGE [--test | --confirm] [--no-reset]
     printer-emu flash --port PORT --list
     printer-emu flash --port PORT --confirm-running
+    printer-emu flash --port PORT --reset
+
+``--reset`` alone resets the device and reports what runs after it (an image on test
+and not confirmed rolls back: a rollback test needs no other tool); with an IMAGE it is
+the default. A device that runs no image (MCUboot's serial recovery) is said so by
+``--list`` and ``--reset``.
 
 PORT is a device path or a pyserial URL (`emulator.cli._smp_session`); what a flash
 does, step by step, is `emulator.cli._flash_client.flash_image`'s. The command parses
@@ -63,7 +69,13 @@ def _parser() -> argparse.ArgumentParser:
         const="confirm",
         help="make the image permanent at once",
     )
-    parser.add_argument("--no-reset", action="store_true", help="do not reset after marking")
+    resetting = parser.add_mutually_exclusive_group()
+    resetting.add_argument(
+        "--reset", action="store_true",
+        help="reset the device (after the upload, the default; or alone: a rollback test)",
+    )
+    resetting.add_argument("--no-reset", action="store_true",
+                           help="do not reset after marking")
     actions = parser.add_mutually_exclusive_group()
     actions.add_argument("--list", action="store_true", help="show the slots and their states")
     actions.add_argument(
@@ -98,7 +110,13 @@ class _ProgressLine:
 
 def flash_main(argv: list[str]) -> int:
     """The ``flash`` subcommand: 0 on success, 2 on any user-facing failure."""
-    from emulator.cli._flash_client import confirm_running, flash_image, list_slots
+    from emulator.cli._flash_client import (
+        confirm_running,
+        flash_image,
+        list_slots,
+        recovery_note,
+        reset_device,
+    )
     from emulator.cli._smp_session import FlashCommandError
     from hal.serial import PortUnavailable, lock_port
 
@@ -108,10 +126,13 @@ def flash_main(argv: list[str]) -> int:
     except SystemExit as exit_request:  # argparse: usage error (2) or --help (0)
         return exit_request.code if isinstance(exit_request.code, int) else EXIT_USAGE
     actions = sum((args.image is not None, args.list, args.confirm_running))
-    if actions != 1:
+    reset_alone = args.reset and args.image is None
+    reset_misplaced = args.reset and (args.list or args.confirm_running)
+    if reset_misplaced or (actions != 1 and not reset_alone):
         parser.print_usage(sys.stderr)
         print(
-            "printer-emu flash: error: give an IMAGE, --list or --confirm-running",
+            "printer-emu flash: error: give an IMAGE, --list, --confirm-running or --reset"
+            + (" (--reset goes alone or with an IMAGE)" if reset_misplaced else ""),
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -128,9 +149,18 @@ def flash_main(argv: list[str]) -> int:
         for name in _QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     try:
-        if args.list:
-            for slot in asyncio.run(list_slots(args.port, timeout_s=args.timeout)):
+        if args.list or reset_alone:
+            if reset_alone:
+                slots = asyncio.run(reset_device(args.port, timeout_s=args.timeout,
+                                                 reset_timeout_s=args.reset_timeout))
+                print("reset: the device is back")
+            else:
+                slots = asyncio.run(list_slots(args.port, timeout_s=args.timeout))
+            for slot in slots:
                 print(slot.describe())
+            note = recovery_note(args.port, slots)
+            if note is not None:
+                print(note)
         elif args.confirm_running:
             slot = asyncio.run(confirm_running(args.port, timeout_s=args.timeout))
             print(f"confirmed {slot.version} (sha256 {slot.sha256.hex()[:16]})")

@@ -7,7 +7,10 @@ Flashing an image (`flash_image`):
    header, TLVs, and the SHA-256 TLV matching the contents (a corrupt file stops
    here). Padding after the TLVs (``imgtool --pad``) is not uploaded.
 2. Connect; if the device reports its board (OS info ``i``) and the image
-   carries imgtool ``--vid/--cid`` ids, they must match (wrong board).
+   carries imgtool ``--vid/--cid`` ids, they must match (wrong board). An image
+   without them is refused here if the device says it boots one image class
+   (bootloader info query ``image-class``), with the ``imgtool sign --vid --cid`` that
+   fixes it.
 3. Read the slots. If the image already runs, only ``--confirm`` has work left;
    if it already sits complete in the secondary slot, it is not sent again.
 4. Upload, with a progress callback. smpclient starts every upload at offset 0
@@ -40,7 +43,11 @@ from intelhex import HexReaderError, IntelHex
 from smpclient.exceptions import SMPBadSequence, SMPUploadError, SMPValidationException
 from smpclient.generics import success
 from smpclient.requests.image_management import ImageStatesRead, ImageStatesWrite
-from smpclient.requests.os_management import OSApplicationInfoRead, ResetWrite
+from smpclient.requests.os_management import (
+    BootloaderInformationRead,
+    OSApplicationInfoRead,
+    ResetWrite,
+)
 from smpclient.transport import SMPTransportDisconnected
 
 from emulator.cli._smp_session import (
@@ -51,7 +58,15 @@ from emulator.cli._smp_session import (
     describe_smp_error,
     is_url,
 )
-from emulator.flash import BootPolicy, ImageInfo, ImageRejected, RejectReason, TlvType, verify_image
+from emulator.flash import (
+    IMAGE_CLASS_QUERY,
+    BootPolicy,
+    ImageInfo,
+    ImageRejected,
+    RejectReason,
+    TlvType,
+    verify_image,
+)
 
 Mode = Literal["test", "confirm"]
 ProgressCallback = Callable[[int, int], None]
@@ -158,11 +173,43 @@ class FlashReport:
     marked: Mode
 
 
-async def _check_board(session: SmpSession, image: LocalImage) -> None:
+def _names_board(image: LocalImage) -> bool:
+    """Whether the image carries imgtool's ``--vid/--cid`` ids."""
     vids = image.info.tlv_values(TlvType.UUID_VID, protected=True)
     cids = image.info.tlv_values(TlvType.UUID_CID, protected=True)
-    if len(vids) != 1 or len(cids) != 1 or len(vids[0]) != 16:
-        return  # the image names no board: only the device can judge
+    return len(vids) == 1 and len(cids) == 1 and len(vids[0]) == 16
+
+
+def _names_no_board(image: LocalImage, image_class: tuple[str, str] | None) -> str:
+    """The refusal of an image without ``--vid/--cid`` by a device that wants them."""
+    vid, cid = image_class or ("VENDOR", "BOARD")
+    which = f"images for {vid}/{cid}" if image_class else "images for its board"
+    return (f"wrong board: {image.path.name} names no board (it was signed without "
+            f"--vid/--cid) and this device boots only {which}: sign it with "
+            f"'imgtool sign --vid {vid} --cid {cid} ...'")
+
+
+async def _device_image_class(session: SmpSession) -> tuple[str, str] | None:
+    """The ``(vid, cid)`` the device boots, if it says (printer-emu's devices do)."""
+    try:
+        response = await session.client.request(
+            BootloaderInformationRead(query=IMAGE_CLASS_QUERY))
+    except (TimeoutError, SMPValidationException, SMPBadSequence):
+        return None
+    if not success(response) or not isinstance(response.response, dict):
+        return None
+    vid, cid = response.response.get("vid"), response.response.get("cid")
+    return (vid, cid) if isinstance(vid, str) and isinstance(cid, str) else None
+
+
+async def _check_board(session: SmpSession, image: LocalImage) -> None:
+    if not _names_board(image):
+        image_class = await _device_image_class(session)
+        if image_class is not None:
+            raise FlashCommandError(_names_no_board(image, image_class))
+        return  # only the device can judge, at the end of the upload
+    vids = image.info.tlv_values(TlvType.UUID_VID, protected=True)
+    cids = image.info.tlv_values(TlvType.UUID_CID, protected=True)
     try:
         response = await session.client.request(OSApplicationInfoRead(format="i"))
     except (TimeoutError, SMPValidationException, SMPBadSequence):
@@ -199,6 +246,8 @@ async def _upload(
     except SMPUploadError as exc:
         detail = exc.args[0] if exc.args else exc
         text = describe_smp_error(detail) if not isinstance(detail, str) else detail
+        if text.startswith("wrong board") and not _names_board(image):
+            text = _names_no_board(image, None)
         raise FlashCommandError(f"upload refused at offset {sent_before}: {text}") from None
     except TimeoutError:
         raise FlashCommandError(
@@ -306,6 +355,25 @@ async def flash_image(
             "rolls back"
         )
     return FlashReport(sent, resumed_from, running, mode)
+
+
+def recovery_note(port: str, slots: list[SlotReport]) -> str | None:
+    """What to tell a user whose device runs no image (MCUboot's serial recovery)."""
+    if any(s.active for s in slots):
+        return None
+    held = "no image" if not slots else "no image runs"
+    return (f"{held}: the device is in serial recovery (MCUboot: no bootable image, SMP "
+            f"only); flash one with 'printer-emu flash --port {port} IMAGE'")
+
+
+async def reset_device(
+    port: str, *, timeout_s: float = 5.0, reset_timeout_s: float = 30.0
+) -> list[SlotReport]:
+    """Reset the device (SMP OS reset), wait until it answers again, and return its
+    slots: an image on test and not confirmed rolls back here."""
+    async with connected(port, timeout_s) as session:
+        await session.request(ResetWrite(), "resetting the device")
+    return await _wait_for_device(port, timeout_s, reset_timeout_s)
 
 
 async def list_slots(port: str, *, timeout_s: float = 5.0) -> list[SlotReport]:

@@ -1,6 +1,6 @@
 """``printer-emu run``: the firmware on an emulated board (or, with ``--port``, on a
 serial device: `emulator.cli._run_port`) printing jobs; with ``--ipp``/``--raw``/
-``--snmp``, on the network until Ctrl-C (`emulator.cli._run_network`).
+``--snmp``, on the network until Ctrl-C (`emulator.cli._run_network`), on either.
 
 On the emulated board the run goes in virtual time, ``--speed`` times real time or as
 fast as the CPU allows; the same board, jobs, scenario and seed give the same record.
@@ -25,7 +25,12 @@ from emulator.cli._common import (
     scenario_of,
     seed_of,
 )
-from emulator.cli._run_network import add_network_options, serve_network, wants_network
+from emulator.cli._run_network import (
+    add_network_options,
+    network_jobs,
+    serve_network,
+    wants_network,
+)
 from emulator.cli._run_port import add_port_option, run_on_port
 from emulator.run import PrintRun
 from emulator.trace import trace_run
@@ -81,9 +86,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.port is None and args.baud is not None:
         raise UsageError("--baud sets a serial device's line rate: it needs --port")
     if args.port is not None:
-        if network:
-            raise UsageError("--ipp/--raw/--snmp with --port are not available yet: the "
-                             "network printer runs on the emulated board")
         return run_on_port(args)
     from emulator.board import EmulatedBoard  # the physics, only when a run needs them
 
@@ -92,10 +94,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = load_board(board_ref)
     seed = seed_of(args, scenario)
     speed = _network_speed(args) if network else parse_speed(args.speed)
-    # On the network the jobs come from clients: a demo job only when asked for.
-    asked = (args.job or args.pages is not None or args.coverage is not None
-             or (scenario is not None and scenario.jobs))
-    jobs = jobs_for(args, scenario) if asked or not network else []
+    jobs = network_jobs(args, scenario) if network else jobs_for(args, scenario)
 
     scheduler = Scheduler(VirtualClock(speed))
     board = EmulatedBoard(config, scheduler, seed=seed)

@@ -29,8 +29,8 @@ from types import FrameType
 
 from rich.console import Console
 
-from emulator.cli._common import EXIT_OK, UsageError
-from emulator.run import PrintRun
+from emulator.cli._common import EXIT_OK, RecordAmendment, UsageError, jobs_for
+from emulator.run import JobSpec, PrintRun, Scenario
 from firmware import StatusEvent
 from firmware.net import ListenError, NetworkFrontEnd
 
@@ -95,6 +95,15 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
 
 def wants_network(args: argparse.Namespace) -> bool:
     return any(getattr(args, name, None) is not None for name in ("ipp", "raw", "snmp"))
+
+
+def network_jobs(args: argparse.Namespace, scenario: Scenario | None) -> list[JobSpec]:
+    """The jobs queued when the printer comes up on the network: on the network the jobs
+    come from clients, so the demo job only when ``--pages``/``--coverage`` ask for it;
+    the scenario's and the ``--job`` files' as in any run."""
+    asked = (args.job or args.pages is not None or args.coverage is not None
+             or (scenario is not None and scenario.jobs))
+    return jobs_for(args, scenario) if asked else []
 
 
 def _is_loopback(host: str) -> bool:
@@ -163,10 +172,12 @@ def _job_lines(console: Console, run: PrintRun) -> None:
     run.status_listeners.append(on_status)
 
 
-def serve_network(run: PrintRun, args: argparse.Namespace, speed: float) -> int:
+def serve_network(run: PrintRun, args: argparse.Namespace, speed: float,
+                  amend: RecordAmendment | None = None) -> int:
     """Keep ``run``'s printer up with its front ends until a signal, its board's time
-    running ``speed`` times real time; print the summary as ``--json``/``--quiet``/
-    neither ask. Returns `EXIT_OK` (user mistakes raise `UsageError`)."""
+    running ``speed`` times real time (a serial board's: 1.0, the wall's); print the
+    summary as ``--json``/``--quiet``/neither ask (``amend`` completes the ``--json``
+    record). Returns `EXIT_OK` (user mistakes raise `UsageError`)."""
     front_end = NetworkFrontEnd(run.printer, ipp=args.ipp, raw=args.raw, snmp=args.snmp,
                                 snmp_community=args.snmp_community)
     try:
@@ -174,21 +185,22 @@ def serve_network(run: PrintRun, args: argparse.Namespace, speed: float) -> int:
     except ListenError as e:
         raise UsageError(e.strerror or str(e)) from None
     try:
-        return _serve(run, front_end, args, speed)
+        return _serve(run, front_end, args, speed, amend)
     finally:
         front_end.close()
 
 
 def _serve(run: PrintRun, front_end: NetworkFrontEnd, args: argparse.Namespace,
-           speed: float) -> int:
+           speed: float, amend: RecordAmendment | None) -> int:
     # The signals are taken before the addresses are printed: a client (or a test) that
     # reads them and sends SIGINT at once gets the summary, not an interrupted exit.
     with _stop_on_signals(run) as received:
-        return _serve_until_signal(run, front_end, args, speed, received)
+        return _serve_until_signal(run, front_end, args, speed, received, amend)
 
 
 def _serve_until_signal(run: PrintRun, front_end: NetworkFrontEnd, args: argparse.Namespace,
-                        speed: float, received: list[int]) -> int:
+                        speed: float, received: list[int],
+                        amend: RecordAmendment | None) -> int:
     console = Console(stderr=False, highlight=False)
     quiet = bool(args.json or args.quiet)
     listening = addresses(front_end, args.snmp_community)
@@ -224,7 +236,8 @@ def _serve_until_signal(run: PrintRun, front_end: NetworkFrontEnd, args: argpars
             view.finish()
     result = run.result()
     if args.json:
-        sys.stdout.write(json.dumps({**result, "network": listening}) + "\n")
+        record = {**result, "network": listening}
+        sys.stdout.write(json.dumps(record if amend is None else amend(record)) + "\n")
     elif args.quiet:
         print(f"stopped: {result['pages_delivered']} pages printed in "
               f"{result['sim_time_s']:.3f} s on {result['board']}")

@@ -40,13 +40,19 @@ def boolean(args: Args, key: str) -> bool:
 
 
 def number(args: Args, key: str) -> float:
-    """A finite integer or float (CBOR has no other numbers we take)."""
+    """A finite integer or float (CBOR has no other numbers we take), as a float: an
+    integer too large for a double is refused like ``inf``."""
     value = arg(args, key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise bad_argument(f"{key!r} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise bad_argument(f"{key!r} must be finite, got {value}")
-    return float(value)
+    try:
+        as_float = float(value)  # an integer beyond a double (10**400) overflows
+    except OverflowError:
+        as_float = math.inf
+    if not math.isfinite(as_float):
+        shown = value if isinstance(value, float) else f"an integer of {value.bit_length()} bits"
+        raise bad_argument(f"{key!r} must be a finite number, got {shown}")
+    return as_float
 
 
 def uint(args: Args, key: str) -> int:

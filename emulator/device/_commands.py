@@ -70,6 +70,7 @@ class BoardCommands:
         self._handles: dict[int, _Imaging] = {}
         self.table: dict[str, Handler] = {
             "board.snapshot": self._snapshot,
+            "board.clock": self._clock,
             "output.set": self._output_set,
             "pickup.pulse": self._pickup_pulse,
             "window.set": self._window_set,
@@ -168,6 +169,9 @@ class BoardCommands:
     def _watchdog_kick(self, args: Args, rid: int) -> Any:
         self.board.kick_watchdog()
         return None
+
+    def _clock(self, args: Args, rid: int) -> Any:
+        return {"t_ns": self.board.scheduler.now_ns}  # the clock its events are stamped by
 
     def _board_reset(self, args: Args, rid: int) -> Any:
         self._when_answered(lambda: self.board.reset(ResetCause.SOFTWARE))

@@ -6,15 +6,18 @@ An :class:`~emulator.board.EmulatedBoard` runs on a :class:`~hal.Scheduler` with
 <emulator.device._servers>` on the chosen transport. The first line on stdout, flushed,
 is where a host connects: the pty's path (``/dev/pts/N``), ``socket://127.0.0.1:PORT``
 or ``rfc2217://127.0.0.1:PORT`` (port 0 asks for a free port; the real one is printed).
-Sockets bind 127.0.0.1 unless told otherwise. Nothing else is written to stdout; logs go
-to stderr.
+Sockets bind 127.0.0.1 unless told otherwise; bound to any other address, ``serve``
+warns in one line that the port, flashing and simulation commands included, is open to
+the network without authentication. Nothing else is written to stdout; logs go to
+stderr.
 
 Threads: the device is one event loop. The scheduler's thread runs the board and the
 device, and is also the line's I/O loop (its clock waits in one ``select(2)`` on the
 connection's descriptor and the next timer). With ``--baud`` a writer thread paces what
 the device sends. The main thread waits for SIGINT/SIGTERM and stops the scheduler
-(``post_threadsafe``, which wakes the ``select``), then shuts everything down (exit
-status 0).
+(``post_threadsafe``, which wakes the ``select``), then shuts everything down, says so
+in one line on stderr (``stopped by SIGTERM``, with or without ``-v``) and exits with
+status 0.
 
 ``baud`` paces bytes at the line rate of a UART (N/10 bytes a second, 8N1) in both
 directions, so timing and timeouts behave as on a real line; the device's link timers
@@ -30,6 +33,7 @@ The command line is :mod:`emulator.cli` (``printer-emu serve --help``).
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import select
@@ -43,6 +47,7 @@ from typing import Any
 from boards import BoardFileError, load_board
 from emulator.board import EmulatedBoard
 from emulator.device._flash_claim import open_flash
+from emulator.device._log_limit import RateLimit
 from emulator.device._serve_options import ServeError, ServeOptions
 from emulator.device._servers import PtyServer, Server, TcpServer
 from emulator.device._virtual_device import VirtualDevice
@@ -57,8 +62,11 @@ EXIT_FAILED = 1
 def serve(options: ServeOptions) -> int:
     """Run the server until SIGINT or SIGTERM; the exit status. Raises
     :class:`ServeError` for a user's mistake, before anything is printed on stdout."""
+    # One warning per kind per 10 s: a client sending garbage cannot flood the log.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RateLimit())
     logging.basicConfig(
-        stream=sys.stderr,
+        handlers=[handler],
         level=logging.INFO if options.verbose else logging.WARNING,
         format="printer-emu serve: %(message)s",
     )
@@ -96,6 +104,10 @@ def serve(options: ServeOptions) -> int:
                 options.port,
                 rfc2217=options.transport == "rfc2217",
             )
+        if options.transport != "pty" and not _loopback(options.host):
+            _log.warning("listening on %s, not a loopback address: anyone on the network "
+                         "can flash this device and run its simulation commands",
+                         options.host)
         return _run(scheduler, server)
     finally:
         if server is not None:
@@ -107,6 +119,16 @@ def serve(options: ServeOptions) -> int:
         flash.close()
         flash_lock.close()  # releases the flock
         clock.close()
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) can only be reached from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name that may resolve to anything: warn
 
 
 def _run(scheduler: Scheduler, server: Server) -> int:
@@ -144,6 +166,10 @@ def _run(scheduler: Scheduler, server: Server) -> int:
         while not stopping and not failed and thread.is_alive():
             with contextlib.suppress(InterruptedError):
                 select.select([wake_r], [], [], 1.0)
+        if stopping:
+            # One line even without -v: a supervisor's log shows why the device went.
+            print(f"printer-emu serve: stopped by {signal.Signals(stopping[0]).name}",
+                  file=sys.stderr, flush=True)
         _log.info("shutting down")
     finally:
         # A stop() that lands before run() has started is forgotten by run(): repeat it.

@@ -13,7 +13,9 @@ on a request's way through).
   that closes the pty is noticed (EIO) and ends the session.
 * :class:`TcpServer`: one client at a time; each connection is a fresh session. A
   second client while one is served is **busy**: its connection is accepted and closed
-  at once, before a byte is written (the host reports the device busy). A client that
+  at once, before a byte is written (the host reports the device busy) — unless the
+  first one has closed and only its last bytes and EOF were still unread (a host that
+  reconnects at once): those are read and its session ended first. A client that
   has said nothing valid (no frame of the link, no SMP line) for the link's dead time is
   dropped, so an idle client cannot hold the device. With RFC 2217 it speaks Telnet
   through pyserial's ``serial.rfc2217.PortManager``.
@@ -242,6 +244,20 @@ class PtyServer(Server):
         self._deliver(self._pty, self._master, self._on_readable, data)
 
 
+_DRAIN_READS = 4
+"""Reads of a closing client's last bytes before a newcomer is told busy."""
+
+
+def _peer_state(sock: socket.socket) -> str:
+    """``open`` (nothing to read), ``data`` (bytes to read) or ``closed`` (EOF next)."""
+    try:
+        return "closed" if sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"" else "data"
+    except BlockingIOError:
+        return "open"
+    except OSError:
+        return "closed"
+
+
 class TcpServer(Server):
     """The listening socket is always watched; one client at a time, its socket watched
     while it is there; a second one is refused, an idle one dropped (see the module
@@ -285,6 +301,7 @@ class TcpServer(Server):
             sock, peer = self._listener.accept()
         except OSError:  # BlockingIOError: the client gave up meanwhile
             return
+        self._finish_if_gone()
         if self._current is not None:
             # Busy: closed before a byte is written, which the host reports as busy.
             _log.info("busy: refused %s:%s (%s is connected)", peer[0], peer[1],
@@ -304,6 +321,25 @@ class TcpServer(Server):
         self._made(conn)
         self._clock.watch(conn.fd, partial(self._on_readable, conn))
         self._scheduler.call_later(self._device.dead_after_ns, partial(self._check_idle, conn))
+
+    def _finish_if_gone(self) -> None:
+        """Before a newcomer is told busy: if the current client has closed and we had not
+        read it yet (a host that closes and reconnects at once), read what it sent and
+        end its session. Bounded: at most a few reads; not on a paced line, whose reads
+        wait for the line."""
+        if self._in_pacer is not None:
+            return
+        for _ in range(_DRAIN_READS):
+            conn = self._current
+            if conn is None:
+                return
+            state = _peer_state(conn.sock)
+            if state == "open":
+                return
+            if state == "closed":
+                self._end(conn)
+                return
+            self._on_readable(conn)  # bytes before its EOF: the device gets them first
 
     def _check_idle(self, conn: SocketConnection) -> None:
         """Drop ``conn`` if it has said nothing valid for the link's dead time."""
@@ -332,8 +368,11 @@ class TcpServer(Server):
         if pm is not None:
             try:
                 data = rfc2217_data(pm, data)
-            except Exception:  # a client's Telnet that pyserial cannot take: drop it,
-                _log.exception("RFC 2217 from %s", conn.name)  # not the device
+            except Exception as exc:
+                # A client's Telnet pyserial cannot take (a short suboption is a
+                # struct.error): drop the client, not the device; one line, no traceback.
+                _log.warning("RFC 2217 from %s: malformed Telnet (%s: %s); dropped",
+                             conn.name, type(exc).__name__, exc)
                 self._end(conn)
                 return
             if not data:

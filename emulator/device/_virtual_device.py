@@ -94,6 +94,7 @@ from hal.serial import (
     ErrorReply,
     Event,
     Frame,
+    FrameDecoder,
     FrameType,
     HandshakeFailed,
     LineDemux,
@@ -171,6 +172,7 @@ class VirtualDevice:
         )
         self._writer: Writer | None = None
         self._demux = LineDemux() if flash is not None else None
+        self._recovery_frames = FrameDecoder()
         self._pump = LinkPump(self._sched, None, write=self._write,
                               on_events=self._on_link_events, deadline=self._watchdog_deadline)
         self._board_commands = BoardCommands(board, sim=sim, send_event=self._event,
@@ -237,6 +239,7 @@ class VirtualDevice:
         """A client is on the line: start a fresh session (the next HELLO goes now)."""
         self._writer = write
         self._valid_heard_ns = self._sched.now_ns
+        self._recovery_frames = FrameDecoder()  # no bytes of the last client's
         if self._demux is not None:
             self._demux.reset()
         self._pump.restart()
@@ -377,7 +380,12 @@ class VirtualDevice:
     def _receive_frames(self, data: bytes) -> None:
         link = self._link
         if link is None:
-            return  # serial recovery: nobody speaks the link protocol
+            # Serial recovery: nobody speaks the link protocol, but a host's valid frames
+            # (its HELLOs) still count as heard, so the server does not drop it as idle
+            # (a host would read that close as "busy") before it gives up and asks why.
+            if any(isinstance(item, Frame) for item in self._recovery_frames.feed(data)):
+                self._valid_heard_ns = self._sched.now_ns
+            return
         heard = link.stats.frames_received
         self._pump.receive(data)
         if link.stats.frames_received != heard:

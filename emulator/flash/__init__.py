@@ -16,6 +16,8 @@ Where each part lives:
 - `_device.py`: `FlashDevice`, bootloader and SMP server behind one port, and its
   standalone loop; `_factory_image.py`: the image a fresh device holds.
 - ``python -m emulator.flash``: a flashable device on a pty (`__main__.py`).
+- `_recovery_probe.py`: the host's question whether a device that does not speak the
+  printer's protocol is in MCUboot's serial recovery (`serial_recovery_message`).
 
 Nothing here knows the printer: no firmware, physics or print run is imported.
 """
@@ -43,8 +45,14 @@ from emulator.flash._image import (
     parse_header,
     parse_image,
 )
+from emulator.flash._recovery_probe import running_image_of, serial_recovery_message
 from emulator.flash._smp_serial import MAX_LINE_BYTES, SmpFrameDecoder, encode_smp_frame
-from emulator.flash._smp_server import IMAGE_ERROR_FOR_REJECTION, DeviceIdentity, SmpServer
+from emulator.flash._smp_server import (
+    IMAGE_CLASS_QUERY,
+    IMAGE_ERROR_FOR_REJECTION,
+    DeviceIdentity,
+    SmpServer,
+)
 from emulator.flash._storage import (
     ERASED_BYTE,
     FlashError,
@@ -59,6 +67,7 @@ from emulator.flash._verify import BootPolicy, verify_image
 __all__ = [
     "ERASED_BYTE",
     "FACTORY_VERSION",
+    "IMAGE_CLASS_QUERY",
     "IMAGE_ERROR_FOR_REJECTION",
     "MAX_LINE_BYTES",
     "BootPolicy",
@@ -92,5 +101,7 @@ __all__ = [
     "open_pty",
     "parse_header",
     "parse_image",
+    "running_image_of",
+    "serial_recovery_message",
     "verify_image",
 ]

@@ -16,7 +16,8 @@ Groups served (request version 1 or 2; the reply uses the request's version):
 - OS: echo, reset (the reply is produced, then ``on_reset`` is called; the caller
   must still write that reply, so the hook should schedule the reboot, not do it),
   mcumgr parameters (``buf_size``/``buf_count``, which clients use to size upload
-  chunks), application info, bootloader info.
+  chunks), application info, bootloader info (queries ``mode`` and
+  `IMAGE_CLASS_QUERY`, the image ids the device boots).
 - Image: state read; state write (test = mark pending, confirm = make permanent or
   confirm the running image); upload (resumable: every reply carries the offset
   the server wants next, and a new upload at offset 0 with the same ``sha`` and
@@ -57,6 +58,11 @@ _log = logging.getLogger(__name__)
 _SMP_HEADER = struct.Struct(">BBHHBB")
 
 DEFAULT_BUF_COUNT = 4
+
+IMAGE_CLASS_QUERY = "image-class"
+"""Bootloader information query (the query is the bootloader's to define) answered with
+the ``imgtool sign --vid VID --cid CID`` a device boots, ``{"vid": ..., "cid": ...}``;
+no answer from a device that boots images of any board."""
 
 
 # --------------------------------------------------------------------------------------
@@ -316,6 +322,15 @@ class SmpServer:
             }
             return smpos.BootloaderInformationReadResponse(
                 **incoming.reply(), bootloader="MCUboot", response=mode
+            )
+        if request.query == IMAGE_CLASS_QUERY:
+            policy = self.bootloader.policy
+            if policy.vendor is None or policy.board is None:
+                raise _GroupError(smpos.OS_MGMT_RET_RC.QUERY_YIELDS_NO_ANSWER,
+                                  "this device boots images of any board")
+            return smpos.BootloaderInformationReadResponse(
+                **incoming.reply(), bootloader="MCUboot",
+                response={"vid": policy.vendor, "cid": policy.board},
             )
         raise _GroupError(smpos.OS_MGMT_RET_RC.QUERY_YIELDS_NO_ANSWER, "unknown query")
 

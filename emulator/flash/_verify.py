@@ -56,7 +56,11 @@ def _load_trusted_key(pem: bytes) -> _TrustedKey:
     try:
         loaded = serialization.load_pem_public_key(pem)
     except ValueError:
-        loaded = serialization.load_pem_private_key(pem, password=None).public_key()
+        try:
+            loaded = serialization.load_pem_private_key(pem, password=None).public_key()
+        except (ValueError, TypeError):  # TypeError: a private key with a password
+            raise ValueError("not a PEM public key or unencrypted private key "
+                             "(imgtool getpub -k KEY -e pem writes one)") from None
     if isinstance(loaded, ec.EllipticCurvePublicKey):
         if not isinstance(loaded.curve, ec.SECP256R1):
             raise ValueError(f"only P-256 ECDSA keys are supported, not {loaded.curve.name}")

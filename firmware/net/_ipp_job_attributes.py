@@ -1,14 +1,33 @@
 """IPP job attributes: the job template a client asks for (checked against what the
-printer supports), and the job's description and status as a client reads them."""
+printer supports), and the job's description and status as a client reads them.
+
+Page overrides (``overrides``, PWG 5100.6): each value names pages (``pages``, and
+optionally ``document-numbers``/``document-copies``) and gives them other values of the
+attributes in `OVERRIDABLE`, each checked as the job's own would be. Every value this
+printer takes prints the same page on its engine (one tray, one side, monochrome, one
+quality), so an accepted override changes nothing the engine does; it is kept and
+echoed with the job. An override outside that (no ``pages``, an empty or reversed
+range, another member, a value not supported) makes the whole ``overrides`` attribute
+unsupported, as any other job template attribute.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from firmware.net._ipp_codec import Attribute, AttributeGroup, Collection, Resolution, ValueTag
+from firmware.net._ipp_codec import (
+    Attribute,
+    AttributeGroup,
+    Collection,
+    IntRange,
+    Resolution,
+    ValueTag,
+)
 from firmware.net._ipp_printer_attributes import (
     MEDIA,
+    OVERRIDABLE,
+    OVERRIDE_SELECTORS,
     RESOLUTIONS_DPI,
     PrinterDescription,
     date_time,
@@ -67,8 +86,29 @@ def _media_col_ok(value: object) -> bool:
                for m in MEDIA)
 
 
+def _ranges_ok(attribute: Attribute) -> bool:
+    """A 1setOf rangeOfInteger(1:MAX), each range lower <= upper."""
+    return all(v.tag == T.RANGE_OF_INTEGER and isinstance(v.value, IntRange)
+               and 1 <= v.value.lower <= v.value.upper for v in attribute.values)
+
+
+def _override_ok(value: object) -> bool:
+    if not isinstance(value, Collection):
+        return False
+    names = [m.name for m in value.members]
+    if "pages" not in names or len(set(names)) != len(names):
+        return False
+    overridden = [m for m in value.members if m.name not in OVERRIDE_SELECTORS]
+    return (bool(overridden)
+            and all(_ranges_ok(m) for m in value.members if m.name in OVERRIDE_SELECTORS)
+            and all(m.name in OVERRIDABLE and _one_ok(m) for m in overridden))
+
+
 def _one_ok(attribute: Attribute) -> bool:
     name, value, tag = attribute.name, attribute.value, attribute.tag
+    if name == "overrides":
+        return all(v.tag == T.BEG_COLLECTION and _override_ok(v.value)
+                   for v in attribute.values)
     if len(attribute.values) != 1 and name not in ("finishings",):
         return False
     if name == "copies":
@@ -118,6 +158,9 @@ def _template_attribute(name: str, value: object) -> Attribute | None:
         return Attribute.of(name, T.RESOLUTION, value)
     if name == "media-col":
         return Attribute.of(name, T.BEG_COLLECTION, value)
+    if name == "overrides":
+        return Attribute.of(name, T.BEG_COLLECTION,
+                            *(value if isinstance(value, tuple) else (value,)))
     return None
 
 

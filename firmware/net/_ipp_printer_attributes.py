@@ -69,9 +69,15 @@ JOB_TEMPLATE = frozenset({
     "copies", "finishings", "media", "media-col", "orientation-requested", "output-bin",
     "print-color-mode", "print-content-optimize", "print-quality", "print-rendering-intent",
     "printer-resolution", "sides", "job-sheets", "number-up", "multiple-document-handling",
-    "page-ranges",
+    "page-ranges", "overrides",
 })
 """Job template attributes the printer takes (``job-creation-attributes-supported``)."""
+
+OVERRIDE_SELECTORS = ("document-copies", "document-numbers", "pages")
+"""The members of an ``overrides`` value that say which pages it is for (PWG 5100.6)."""
+OVERRIDABLE = ("media", "media-col", "orientation-requested", "print-color-mode",
+               "print-quality")
+"""The job template attributes a page range may take other values of."""
 
 
 def media_loaded(config: BoardConfig) -> Media:
@@ -204,6 +210,8 @@ class PrinterDescription:
         yield Attribute.of("orientation-requested-supported", T.ENUM, 3)
         yield Attribute.of("output-bin-default", T.KEYWORD, "face-down")
         yield Attribute.of("output-bin-supported", T.KEYWORD, "face-down")
+        yield Attribute.of("overrides-supported", T.KEYWORD,
+                           *sorted(OVERRIDE_SELECTORS + OVERRIDABLE))
         yield Attribute.of("page-ranges-supported", T.BOOLEAN, False)
         yield Attribute.of("pages-per-minute", T.INTEGER, cfg.engine.rated_ppm)
         yield Attribute.of("pdl-override-supported", T.KEYWORD, "attempted")

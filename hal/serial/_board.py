@@ -20,6 +20,8 @@ The Board contract over a line
   sent something the vocabulary does not allow): it is logged at ERROR, counted in
   :attr:`SerialBoard.stats` and kept in :attr:`SerialBoard.last_error`; with
   ``strict=True`` it is raised out of the scheduler's run.
+* The board's clock is the device's as its events and ``board.clock`` answers tell it
+  (:mod:`hal.serial._device_clock`); edges and crossings carry its stamps.
 * ``submit`` returns an :class:`IoHandle` at once; ``imaging`` events (matched by the
   host-chosen ``handle``) post ``imaging_started``, complete or fail it.
 * ``faults`` sends ``sim.*`` commands (:mod:`hal.serial._sim_faults`), only when the
@@ -70,11 +72,13 @@ from hal import (
     ResetCause,
     ResetHandler,
     Scheduler,
+    Timer,
     WallClock,
     WindowCrossing,
     irq_lines_of,
 )
 from hal.serial._analog_poll import AnalogPoll
+from hal.serial._device_clock import DeviceClock
 from hal.serial._errors import (
     BoardMismatch,
     DeviceRejected,
@@ -154,10 +158,8 @@ class SerialBoard(HostLink, BoardBase):
         if scheduler is None:
             scheduler = Scheduler(WallClock())
         if transport is None and scheduler.is_virtual:
-            raise ValueError(
-                "a serial board runs in wall time: give it a Scheduler(WallClock()) "
-                "(or no scheduler)"
-            )
+            raise ValueError("a serial board runs in wall time: give it a "
+                             "Scheduler(WallClock()) (or no scheduler)")
         self._config: BoardConfig | None = config
         self._strict = strict
         self._irq: InterruptController | None = None
@@ -194,19 +196,15 @@ class SerialBoard(HostLink, BoardBase):
         """The cause a new boot's ``reset`` event gave, until its snapshot arrives."""
         self._capabilities: frozenset[str] = frozenset()
         self._power_cycling = False
+        self._device_clock = DeviceClock(scheduler, self._send, lambda: self._synced)
         self._analog_poll = AnalogPoll(
             scheduler, None if not analog_poll_s else round(analog_poll_s * _S), self._analog,
             self._send, lambda: self._synced and not self._closed,
         )
 
-        super().__init__(
-            url,
-            scheduler,
-            link,
-            transport if transport is not None
-            else PortTransport(url, scheduler, baud=baud, pace=pace),
-            trace,
-        )
+        if transport is None:
+            transport = PortTransport(url, scheduler, baud=baud, pace=pace)
+        super().__init__(url, scheduler, link, transport, trace)
         self._connect(open_timeout_s)
 
     def __repr__(self) -> str:
@@ -254,6 +252,18 @@ class SerialBoard(HostLink, BoardBase):
     def reset_cause(self) -> ResetCause:
         return self._reset_cause
 
+    # -- hal.Board: the device's clock (hal.serial._device_clock) -------------------------
+
+    @property
+    def device_now_ns(self) -> int:
+        return self._device_clock.now_ns
+
+    def call_at_device(self, t_ns: int, callback: Callable[[], object]) -> Timer:
+        return self._device_clock.call_at(t_ns, callback)
+
+    def call_after_commands(self, delay_ns: int, callback: Callable[[], object]) -> Timer:
+        return self._device_clock.call_after_commands(delay_ns, callback)
+
     # -- beyond the contract ---------------------------------------------------------
 
     @property
@@ -298,10 +308,8 @@ class SerialBoard(HostLink, BoardBase):
         except ValueError:
             raise ValueError(f"no analog channel {channel!r}") from None
         self._windows[channel] = (float(low_bound), float(high_bound))
-        self._command(
-            "window.set",
-            {"channel": str(channel), "low": float(low_bound), "high": float(high_bound)},
-        )
+        self._command("window.set", {"channel": str(channel), "low": float(low_bound),
+                                     "high": float(high_bound)})
 
     def set_output(self, output: Output, on: bool) -> None:
         output = Output(output)
@@ -342,12 +350,8 @@ class SerialBoard(HostLink, BoardBase):
             )
             return handle
         self._handles[number] = handle
-        args = {
-            "handle": number,
-            "job": int(page.job),
-            "page": int(page.page),
-            "coverage_pct": float(page.coverage_pct),
-        }
+        args = {"handle": number, "job": int(page.job), "page": int(page.page),
+                "coverage_pct": float(page.coverage_pct)}
 
         def refused(error: PrinterLinkError) -> None:
             if self._handles.pop(number, None) is handle:
@@ -513,7 +517,8 @@ class SerialBoard(HostLink, BoardBase):
         self._analog_poll.stop()
         if self._synced:
             self._synced = False
-            self.irq.raise_line("link", LinkChange(False, event.reason.value))
+            self.irq.raise_line("link", LinkChange(False, event.reason.value),
+                                self._device_clock.now_ns)
 
     # -- synchronising (hal.serial._resync) ----------------------------------------------
 
@@ -541,6 +546,7 @@ class SerialBoard(HostLink, BoardBase):
             self._board_reset(snap.reset_cause, snap)  # it reset while we were away
         else:
             self._resync(snap)
+        self._device_clock.synced(snap.t_ns)
         self._after_sync()
 
     def _on_snapshot_error(self, error: PrinterLinkError) -> None:
@@ -585,9 +591,10 @@ class SerialBoard(HostLink, BoardBase):
             self._send("imaging.cancel", {"handle": number}, None, ignore_error)
         for cmd, args in plan.commands:
             self._send_state(cmd, args)
+        self._device_clock.heard(snap.t_ns)
         for pin in plan.edges:
-            self.irq.raise_line(str(pin), self._inputs[pin])
-        self.irq.raise_line("link", LinkChange(True))
+            self.irq.raise_line(str(pin), self._inputs[pin], snap.t_ns)
+        self.irq.raise_line("link", LinkChange(True), snap.t_ns)
 
     def _board_reset(self, cause: ResetCause, snap: Snapshot | None) -> None:
         """The device's board reset (a reboot, or its own watchdog): what the emulated
@@ -605,6 +612,7 @@ class SerialBoard(HostLink, BoardBase):
             self._known_resets = snap.resets
         elif self._known_resets is not None:
             self._known_resets += 1
+        self._device_clock.restart(None if snap is None else snap.t_ns)
         self.irq.reset()
         self._reset_cause = cause
         self._announced_cause = None
@@ -635,10 +643,10 @@ class SerialBoard(HostLink, BoardBase):
                     pin = _INPUT_BY_NAME.get(name)
                     if pin is None:
                         raise ValueError(f"{name!r} is not a valid DigitalInput")
-                    self._on_input(pin, bool(data["level"]))
+                    self._on_input(pin, bool(data["level"]), event.t_ns)
                 case "window":
                     self._on_window(AnalogChannel(data["channel"]), float(data["reading"]),
-                                    Crossing(data["crossing"]))
+                                    Crossing(data["crossing"]), event.t_ns)
                 case "imaging":
                     self._on_imaging(int(data["handle"]), str(data["state"]),
                                      str(data.get("error") or ""))
@@ -654,8 +662,10 @@ class SerialBoard(HostLink, BoardBase):
         except (KeyError, TypeError, ValueError) as exc:
             error = MalformedPayload(f"{kind} event: {exc!r} in {data!r}")
             self._note_error(error, str(error))
+        # After the event's interrupt: a device timer it makes due runs after the ISR.
+        self._device_clock.heard(event.t_ns)
 
-    def _on_input(self, pin: DigitalInput, level: bool) -> None:
+    def _on_input(self, pin: DigitalInput, level: bool, t_ns: int) -> None:
         if not self._synced:
             # Before a sync the snapshot that follows this event tells the net change.
             return
@@ -663,15 +673,16 @@ class SerialBoard(HostLink, BoardBase):
             self.stats.stale_edges += 1
             return
         self._inputs[pin] = level
-        self.irq.raise_line(str(pin), level)
+        self.irq.raise_line(str(pin), level, t_ns)
 
-    def _on_window(self, channel: AnalogChannel, reading: float, crossing: Crossing) -> None:
+    def _on_window(self, channel: AnalogChannel, reading: float, crossing: Crossing,
+                   t_ns: int) -> None:
         self._analog[channel] = reading
         if self._windows.pop(channel, None) is None and not self._synced:
             return  # a crossing of a window armed before a reset: nobody asked for it
         if self._irq is not None and not self._opening:
             self.irq.raise_line(ANALOG_IRQ_LINE[channel],
-                                WindowCrossing(channel, reading, crossing))
+                                WindowCrossing(channel, reading, crossing), t_ns)
 
     def _on_imaging(self, number: int, state: str, error: str) -> None:
         handle = self._handles.get(number)

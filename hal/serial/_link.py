@@ -37,7 +37,8 @@ What the link does (docs/protocol.md, "The link", is the normative text):
   timer fires ``rto_ns`` after the oldest unacknowledged frame was sent, doubling on
   each consecutive timeout up to ``min(8 * rto_ns, dead_after_ns / 2)``.
 * **Liveness.** An idle end sends HEARTBEAT every ``heartbeat_ns`` (or a third of the
-  peer's ``dead_after_ns`` if that is shorter). The session ends
+  peer's ``dead_after_ns`` if that is shorter, but not below
+  :data:`MIN_HEARTBEAT_INTERVAL_NS` for the peer's sake). The session ends
   (:class:`LinkLost`, state DOWN) when nothing valid is heard for ``dead_after_ns``
   (``SILENCE``), or when frames stay unacknowledged that long (``NO_PROGRESS``). The
   endpoint then handshakes again by itself.
@@ -100,6 +101,11 @@ from hal.serial._frames import (
     max_encoded_size,
 )
 from hal.serial._payloads import Hello
+
+MIN_HEARTBEAT_INTERVAL_NS = 10_000_000
+"""The floor on a heartbeat interval a peer's ``dead_after_ns`` can ask for: a HELLO with
+``dead_after_ns`` of a few ns must not make this end send a heartbeat every ns (a
+peer that wants that little silence loses the session instead)."""
 
 _SEQ_MASK = 0xFFFF
 _HALF_SPACE = 0x8000
@@ -768,7 +774,9 @@ class LinkEndpoint:
         self._state = _UP
         self._tx_window = min(self._window, hello.window)
         self._peer_max_payload = hello.max_payload
-        self._hb_interval_ns = min(self._heartbeat_ns, max(1, hello.dead_after_ns // 3))
+        self._hb_interval_ns = min(
+            self._heartbeat_ns, max(MIN_HEARTBEAT_INTERVAL_NS, hello.dead_after_ns // 3)
+        )
         # The peer's window is the same min(), so half of it unacked means ack now, before
         # the peer stalls on a full window.
         self._ack_every = max(1, self._tx_window // 2)

@@ -1,8 +1,9 @@
 /*
  * The devkit plant (plant.h): the input tray, the paper path with its two sensors, the
- * drum where pages are imaged, a first-order fuser and the toner cartridge — the models
- * of emulator/physics, cut to what a board without fault injection needs (no jams,
- * misfeeds, cover or buttons: those inputs rest at false).
+ * drum where pages are imaged, a first-order fuser with its thermostat (the hardware
+ * over-temperature cutoff) and the toner cartridge — the models of emulator/physics,
+ * cut to what a board without fault injection needs (no jams, misfeeds, cover or
+ * buttons: those inputs rest at false).
  *
  * Time is integer microseconds of port_now_us(). A sheet's progress is its travel: the
  * microseconds of motor time it has moved; it reaches a landmark (an edge at a sensor,
@@ -73,7 +74,8 @@ static struct {
 	unsigned tray_sheets;
 	float toner_pct;
 
-	/* fuser: T(t) = target + (T0 - target) * exp(-(t - t0) / tau) */
+	/* fuser: T(t) = target + (T0 - target) * exp(-(t - t0) / tau), held at the
+	 * element's thermostat (BOARD_FUSER_CUTOFF_C) while heating (see fuser_c) */
 	uint64_t fuser_t0_us;
 	float fuser_t0_c;
 	float fuser_target_c;
@@ -130,8 +132,16 @@ static float fuser_c(uint64_t t_us)
 	 * in 32 bits (see travel_us). */
 	uint64_t elapsed_us = t_us - P.fuser_t0_us;
 	float elapsed_s = (float)(uint32_t)(elapsed_us < 3600000000u ? elapsed_us : 3600000000u) * 1e-6f;
-	return P.fuser_target_c +
-	       (P.fuser_t0_c - P.fuser_target_c) * expf(-elapsed_s / BOARD_FUSER_TAU_S);
+	float temp_c = P.fuser_target_c +
+		       (P.fuser_t0_c - P.fuser_target_c) * expf(-elapsed_s / BOARD_FUSER_TAU_S);
+	/* The element's thermostat, the hardware over-temperature cutoff: it opens at the
+	 * cutoff whatever the firmware commands, so the heater never takes the fuser past
+	 * it (an ideal thermostat holds it there), however late or silent the host is. As
+	 * emulator/physics/_fuser.py: from above the cutoff it only holds, never heats. */
+	if (P.fuser_target_c > BOARD_FUSER_CUTOFF_C && temp_c > BOARD_FUSER_CUTOFF_C) {
+		return P.fuser_t0_c > BOARD_FUSER_CUTOFF_C ? P.fuser_t0_c : BOARD_FUSER_CUTOFF_C;
+	}
+	return temp_c;
 }
 
 static void fuser_rebase(uint64_t t_us, float temp_c)

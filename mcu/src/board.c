@@ -337,6 +337,14 @@ static bool put_snapshot(zcbor_state_t *zs)
 	       zcbor_uint32_put(zs, port_reset_count()) && zcbor_map_end_encode(zs, 8);
 }
 
+static uint64_t clock_us;
+
+static bool put_clock(zcbor_state_t *zs)
+{
+	return zcbor_map_start_encode(zs, 1) && cbor_put_text(zs, "t_ns") &&
+	       zcbor_uint64_put(zs, clock_us * 1000u) && zcbor_map_end_encode(zs, 1);
+}
+
 static float analog_value;
 
 static bool put_analog(zcbor_state_t *zs)
@@ -519,6 +527,15 @@ static void cmd_board_reset(uint16_t rid)
 	B.reset_give_up_us = B.now_us + 2u * MCU_RTO_US;
 }
 
+static void cmd_board_clock(uint16_t rid)
+{
+	/* The clock of the events' t_ns, read as the request is carried out (not the turn's
+	 * start): answers go in order, so the host knows the device's time had reached
+	 * this by then. */
+	clock_us = port_now_us();
+	answer(rid, put_clock);
+}
+
 static void cmd_device_stats(uint16_t rid) { answer(rid, put_stats); }
 
 static const struct {
@@ -530,7 +547,7 @@ static const struct {
 	{"analog.read", cmd_analog_read},     {"display.show", cmd_display_show},
 	{"imaging.submit", cmd_imaging_submit}, {"imaging.cancel", cmd_imaging_cancel},
 	{"watchdog.kick", cmd_watchdog_kick}, {"board.reset", cmd_board_reset},
-	{"device.stats", cmd_device_stats},
+	{"board.clock", cmd_board_clock},     {"device.stats", cmd_device_stats},
 };
 
 bool board_deliver(const struct frame *frame)

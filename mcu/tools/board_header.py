@@ -33,6 +33,7 @@ _FIELDS: list[tuple[str, str, str, str]] = [
     ("tray", "loaded_sheets", "BOARD_TRAY_LOADED_SHEETS", "u"),
     ("fuser", "ambient_c", "BOARD_FUSER_AMBIENT_C", "f"),
     ("fuser", "max_c", "BOARD_FUSER_MAX_C", "f"),
+    ("fuser", "cutoff_c", "BOARD_FUSER_CUTOFF_C", "f"),
     ("fuser", "tau_s", "BOARD_FUSER_TAU_S", "f"),
     ("fuser", "sheet_draw_c", "BOARD_FUSER_SHEET_DRAW_C", "f"),
     ("toner", "capacity_pages_at_5pct", "BOARD_TONER_CAPACITY_PAGES_AT_5PCT", "u"),

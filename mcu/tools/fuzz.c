@@ -163,7 +163,7 @@ static size_t make_request(uint8_t *buf, size_t cap)
 	bool ok = zcbor_map_start_encode(zs, 2) && cbor_put_text(zs, "cmd");
 	switch (below(13)) {
 	case 0:
-		ok = ok && cbor_put_text(zs, "board.snapshot");
+		ok = ok && cbor_put_text(zs, below(2) == 0 ? "board.snapshot" : "board.clock");
 		break;
 	case 1:
 		ok = ok && cbor_put_text(zs, "output.set") && cbor_put_text(zs, "args") &&

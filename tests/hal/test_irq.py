@@ -147,8 +147,20 @@ def test_the_event_carries_line_name_instant_and_value(
     irq.attach("high_a", seen.append)
     sched.call_at(1234, lambda: irq.raise_line(2, {"level": 1}))
     sched.run()
-    assert seen == [IrqEvent(line=2, name="high_a", t_ns=1234, value={"level": 1})]
+    assert seen == [
+        IrqEvent(line=2, name="high_a", t_ns=1234, board_t_ns=1234, value={"level": 1})
+    ]
     assert irq.delivered("high_a") == 1
+
+
+def test_a_board_with_its_own_clock_stamps_the_raise_with_it(
+    sched: Scheduler, irq: InterruptController
+) -> None:
+    seen: list[IrqEvent] = []
+    irq.attach("high_a", seen.append)
+    sched.call_at(1234, lambda: irq.raise_line("high_a", True, board_t_ns=77))
+    sched.run()
+    assert [(e.t_ns, e.board_t_ns, e.value) for e in seen] == [(1234, 77, True)]
 
 
 # -- the pending FIFO -------------------------------------------------------------------

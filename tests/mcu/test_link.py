@@ -242,7 +242,12 @@ def test_an_idle_link_is_held_by_heartbeats(mcu_device: McuDevice, devkit: Board
 def test_host_silence_ends_the_session_and_makes_the_outputs_safe(
     mcu_device: McuDevice, devkit: BoardConfig
 ) -> None:
+    """docs/protocol.md: a device MUST turn the outputs with a safe state off when its end
+    of the link goes down. Heater, motor and laser go off — on the pins, not only in the
+    snapshot: the plant's fuser cools, and a sheet fed after the host returns is not
+    imaged (the laser is dark) — while the panel's lamps stay as they were."""
     commanded = ("heater", "motor", "laser", "led_ready")
+    hot_c = 150.0
     with _board(mcu_device, devkit) as board:
         assert board.hello is not None
         boot = board.hello.boot_nonce
@@ -250,16 +255,34 @@ def test_host_silence_ends_the_session_and_makes_the_outputs_safe(
         for output in commanded:
             board.query("output.set", {"output": output, "on": True}, timeout_s=2.0)
         before = board.query("board.snapshot", timeout_s=2.0)
+
+        def hot() -> bool:
+            return bool(board.query("analog.read", {"channel": "fuser_c"},
+                                    timeout_s=2.0)["value"] >= hot_c)
+
+        assert board.scheduler.run_until(hot, timeout_ns=5 * S)
     assert all(before["outputs"][name] for name in commanded)
     time.sleep(dead_after_s * 1.5)  # the host is gone: the device hears nothing
+    imaging: list[Event] = []
     with _board(mcu_device, devkit) as board:
         assert board.hello is not None and board.hello.boot_nonce == boot  # no reboot
         after = board.query("board.snapshot", timeout_s=2.0)
         stats = _device_stats(board)
+        board.add_event_listener(
+            lambda event, _t_ns: imaging.append(event) if event.kind == "imaging" else None)
+        board.query("output.set", {"output": "motor", "on": True}, timeout_s=2.0)
+        board.query("imaging.submit", {"handle": 1, "job": 1, "page": 1, "coverage_pct": 5.0},
+                    timeout_s=2.0)
+        board.query("pickup.pulse", timeout_s=2.0)
+        assert board.scheduler.run_until(lambda: bool(imaging), timeout_ns=5 * S)
+        board.query("output.set", {"output": "motor", "on": False}, timeout_s=2.0)
     assert not after["outputs"]["heater"]
     assert not after["outputs"]["motor"]
     assert not after["outputs"]["laser"]
     assert after["outputs"]["led_ready"]  # the panel's lamps are not a hazard
+    assert after["analog"]["fuser_c"] < hot_c  # the element cooled: its power was cut
+    assert imaging[0].data["state"] == "failed"
+    assert "laser off" in imaging[0].data["error"]
     assert stats["sessions_lost"] >= 1
 
 

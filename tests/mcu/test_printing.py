@@ -39,10 +39,12 @@ def _run_args(device: McuDevice) -> list[str]:
 
 
 # Printing on QEMU's machines waits on issue 15 (the firmware judging the paper path in
-# the device's time): QEMU's UARTs deliver the device's edges late and bunched, and a
-# host that judges them by its own clock reads a misfeed (seen in CI: page 1 misfed, then
-# a jam; the C plant's fuser, with no cutoff yet, then ran over temperature). The link,
-# the wire and the Board contract are tested on QEMU; printing on the host build.
+# the device's time): QEMU's UARTs take the host's requests slowly (mps2's model one byte
+# per turn of QEMU's event loop: a few ms a request, tens under load), so pickups go out
+# late and a host that judges the edges by its own clock reads a misfeed, then a jam. The
+# plant itself is exact in the device's time on QEMU (tests/mcu/test_board.py), and its
+# fuser's cutoff keeps a late heater-off from running over temperature. The link, the wire
+# and the Board contract are tested on QEMU; printing on the host build.
 _QEMU_PRINTING = pytest.mark.skip(
     reason="printing on QEMU waits on issue 15 (paper path judged in device time)")
 _PRINTING_KINDS = [pytest.param(kind, marks=_QEMU_PRINTING) if kind in ("microbit", "mps2")

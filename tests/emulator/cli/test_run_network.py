@@ -105,7 +105,7 @@ def test_a_busy_port_is_one_line_naming_it(capsys: pytest.CaptureFixture[str]) -
 @pytest.mark.parametrize(("args", "message"), [
     (["--ipp", "--speed", "max"], "--speed max does not apply with --ipp/--raw/--snmp"),
     (["--snmp", "127.0.0.1:70000"], "argument --snmp: port 70000 is not within 0..65535"),
-    (["--ipp", "--port", "/dev/null"], "--ipp/--raw/--snmp with --port are not available"),
+    (["--ipp", "--port", "/dev/null", "--speed", "2"], "--speed does not apply with --port"),
 ])
 def test_mistakes_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str],
                                           args: list[str], message: str) -> None:
