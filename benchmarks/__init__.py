@@ -21,7 +21,9 @@ A benchmark is a module ``benchmarks._NAME``, registered in
   ``{"title": str, "columns": [str, ...], "rows": [[cell, ...], ...]}`` with cells of
   ``str``, ``int``, ``float`` or ``None`` (printed as ``-``). Every row has one cell per
   column.
-* ``"notes"`` (``list[str]``, optional): one line each, printed under the table.
+* ``"more_tables"`` (``list[dict]``, optional): further tables of the same shape,
+  printed after the first (a comparison whose columns are devices, say).
+* ``"notes"`` (``list[str]``, optional): one line each, printed under the tables.
 * anything else: the figures and ratios, under names that carry their unit
   (``events_per_s``, ``_ns``, ``_mb_s``); ratios are plain numbers named for what they
   divide (``ours_vs_simpy``).
@@ -93,21 +95,28 @@ def print_result(result: dict[str, Any], file: IO[str] | None = None) -> None:
     table_spec = result.get("table")
     if not isinstance(table_spec, dict):
         raise ValueError("benchmark result has no 'table' dict")
-    columns = table_spec.get("columns")
-    rows = table_spec.get("rows")
-    if not isinstance(columns, list) or not isinstance(rows, list):
-        raise ValueError("benchmark table needs 'columns' and 'rows' lists")
-    table = Table(title=str(table_spec.get("title", result.get("name", ""))))
-    for i, column in enumerate(columns):
-        table.add_column(str(column), justify="left" if i == 0 else "right")
-    for row in rows:
-        if not isinstance(row, list) or len(row) != len(columns):
-            raise ValueError(f"benchmark table row {row!r} does not match its columns")
-        table.add_row(*(_cell(cell) for cell in row))
+    more = result.get("more_tables", [])
+    if not isinstance(more, list) or not all(isinstance(t, dict) for t in more):
+        raise ValueError("benchmark 'more_tables' must be a list of table dicts")
+    tables = []
+    for spec in (table_spec, *more):
+        columns = spec.get("columns")
+        rows = spec.get("rows")
+        if not isinstance(columns, list) or not isinstance(rows, list):
+            raise ValueError("benchmark table needs 'columns' and 'rows' lists")
+        table = Table(title=str(spec.get("title", result.get("name", ""))))
+        for i, column in enumerate(columns):
+            table.add_column(str(column), justify="left" if i == 0 else "right")
+        for row in rows:
+            if not isinstance(row, list) or len(row) != len(columns):
+                raise ValueError(f"benchmark table row {row!r} does not match its columns")
+            table.add_row(*(_cell(cell) for cell in row))
+        tables.append(table)
     console = Console(file=file, highlight=False)
     if not console.is_terminal:
         # Piped or captured: rich would assume 80 columns and squeeze the figures.
         console = Console(file=file, highlight=False, width=120)
-    console.print(table)
+    for table in tables:
+        console.print(table)
     for note in result.get("notes", []):
         console.print(str(note))

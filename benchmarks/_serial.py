@@ -64,7 +64,7 @@ import sys
 import time
 import tty
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 import serial
@@ -539,15 +539,24 @@ def run(scale: float | None = None) -> dict[str, Any]:
         [f"devkit ppm in process / at {baud} baud", round(ppm_in, 1), round(ppm_line, 1),
          f"same within {PPM_TOLERANCE:.0%}: {ppm_ratio:.3f}x"],
     ]
-    for kind, label in DEVICES.items():
-        figures = devices[kind]
-        if not figures["available"]:
-            rows.append([f"{label}: unavailable ({figures['reason']})", None, None, "-"])
-            continue
-        rows.append([f"request round trip, {label} (us)", us(figures["request_p50_ns"]),
-                     us(figures["request_p99_ns"]), "-"])
-        rows.append([f"devkit ppm on {label} ({device_pages} pages)", None,
-                     figures["pages_per_minute"], "-"])
+    # The devices side by side, a column each, beside the raw echo (the floor).
+    shown = [kind for kind in DEVICES if devices[kind]["available"]]
+
+    def per_device(key: str, scale: Callable[[float], float] = lambda v: v) -> list[Any]:
+        return [scale(devices[kind][key]) for kind in shown]
+
+    device_table = {
+        "title": "the devices over a pty: request round trip and devkit pages per minute",
+        "columns": ["measure", "raw echo", *(DEVICES[kind] for kind in shown)],
+        "rows": [
+            ["request round trip p50 (us)", us(echo["p50_ns"]), *per_device("request_p50_ns", us)],
+            ["request round trip p99 (us)", us(echo["p99_ns"]), *per_device("request_p99_ns", us)],
+            [f"devkit pages per minute ({device_pages} pages)", None,
+             *per_device("pages_per_minute")],
+        ],
+    }
+    unavailable = [f"{DEVICES[kind]}: unavailable ({devices[kind]['reason']})"
+                   for kind in DEVICES if kind not in shown]
     rows.append(["latency tolerance: pages per minute, faults", None, None, "-"])
     rows += _latency.table_rows(tolerance["rows"])
     targets.update(tolerance["targets_met"])
@@ -576,9 +585,11 @@ def run(scale: float | None = None) -> dict[str, Any]:
             "columns": ["measure", "p50 / in process", "p99 / on the line", "target"],
             "rows": rows,
         },
+        "more_tables": [device_table],
         "devices": devices,
         "latency_tolerance": tolerance["rows"],
-        "notes": [f"{'met' if ok else 'MISSED'}: {name}" for name, ok in targets.items()] + [
+        "notes": [f"{'met' if ok else 'MISSED'}: {name}" for name, ok in targets.items()]
+        + unavailable + [
             "the far ends (echo, serve, hop writer, C devices) on CPU "
             f"{FAR_END_CPU}, the host unpinned" if FAR_END_CPU is not None else
             "placement left to the OS (no CPU pinned)",

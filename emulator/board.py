@@ -9,16 +9,19 @@ Contract beyond ``hal.Board``
 -----------------------------
 * Imaging. :meth:`submit` (:class:`hal.BoardBase`'s: it tells the imaging listeners)
   binds the request to the oldest sheet in the path that is free for it — no request
-  bound, not imaged, not spoiled by a failed attempt, its trailing edge not yet off the
-  drum — or, when none is, queues it for the next sheets picked, in order. The handle
-  posts ``IoEvent(t, "imaging_started")`` when the sheet's leading edge reaches the drum
-  (at once if the sheet is already under the drum), and completes with the
-  :class:`hal.ImagePage` when the trailing edge leaves the drum; the page's toner is
-  taken just before the completion upcall. It fails with an :class:`hal.IoError` when
-  the laser is off as imaging starts (the laser is sampled then), when its sheet is
-  pulled out before it has been imaged, and when the board resets. ``cancel()`` unbinds
-  it: a sheet not yet imaged goes to the next queued request; one cancelled midway is
-  spoiled and passes blank.
+  bound, not imaged, not spoiled (by a failed attempt or a cancelled request), its
+  trailing edge not yet off the drum — or, when none is, queues it for the next sheets
+  picked, in order. The handle posts ``IoEvent(t, "imaging_started")`` when the
+  sheet's leading edge reaches the drum (at once if the sheet is already under the
+  drum), and completes with the :class:`hal.ImagePage` when the trailing edge leaves
+  the drum; the page's toner is taken just before the completion upcall. It fails with
+  an :class:`hal.IoError` when the laser is off as imaging starts (the laser is sampled
+  then), when its sheet is pulled out before it has been imaged, and when the board
+  resets. ``cancel()`` unbinds
+  it, and its sheet is withdrawn: it passes blank and takes no later request (whether
+  its imaging had started or not), so a request made after the cancel never lands on a
+  sheet already under way, perhaps halfway past the drum; a queued request waits for
+  the next free sheet.
 * Pickup. :meth:`pulse_pickup` takes the top sheet at once (its leading edge at 0 mm)
   unless a misfeed is armed (each :meth:`misfeed` eats one pulse), the tray is empty or
   the previous sheet's trailing edge has not yet cleared the roller (the sheet would
@@ -35,7 +38,8 @@ Contract beyond ``hal.Board``
   outputs when the cover opens: that is the firmware's ISR's job.
 * The board's clock is the scheduler's: :attr:`device_now_ns` is ``scheduler.now_ns``,
   and its timers are the scheduler's own (a command is carried out the instant it is
-  given, so :meth:`call_after_commands` is ``call_later``).
+  given, so :meth:`call_after_commands` is ``call_later`` and
+  :meth:`call_when_commands_reach` is ``call_at``). It is not ``"remote"``.
 * Observation (for the CLI, tests and the tracer; not ``hal.Board``): the properties
   below, and :meth:`add_probe`.
 """
@@ -177,6 +181,9 @@ class EmulatedBoard(BoardBase):
     def call_after_commands(self, delay_ns: int, callback: Callable[[], object]) -> Timer:
         return self._scheduler.call_later(delay_ns, callback)
 
+    def call_when_commands_reach(self, t_ns: int, callback: Callable[[], object]) -> Timer:
+        return self._scheduler.call_at(t_ns, callback)
+
     # -- hal.Board: pins -----------------------------------------------------------
 
     def read_input(self, pin: DigitalInput) -> bool:
@@ -264,11 +271,8 @@ class EmulatedBoard(BoardBase):
         for sheet in self.paper_path.sheets:
             if sheet.handle is handle:
                 sheet.handle = None
-                if sheet.imaging:
-                    sheet.imaging = False
-                    sheet.spoiled = True
-                elif self._queued:
-                    self._bind(sheet, self._queued.popleft())
+                sheet.imaging = False
+                sheet.spoiled = True  # withdrawn: it passes blank
                 return
 
     def _on_sheet_inserted(self, sheet: Sheet) -> None:

@@ -6,7 +6,18 @@ a misfeed: the pickup is retried up to the board's ``pickup_retries``, then it i
 trailing edge, exit leading and trailing edges, each within its window (else a jam) →
 page delivered. Sheets are pipelined: the next sheet is picked one rated pitch
 (60 s / ``rated_ppm``) after the last, once the last one has reached the feed sensor,
-so the engine runs at the board's rated speed.
+so the engine runs at the board's rated speed. The pitch is the board's: the next pulse
+is given when it will be carried out no earlier than one pitch after the board picked
+the last sheet (that instant is the last sheet's feed edge less its travel to the
+sensor), so the sheet ahead has cleared the pickup roller however late the last pulse
+reached the board (``when_commands_reach``).
+
+The imaging request is made at the feed edge, when the sheet is known to be in the
+path. On a board whose commands reach it after a delay (``"remote"`` in its
+capabilities: a serial board), that could be after the sheet has passed the drum; there
+the page is asked for right after the pickup pulse instead, as a real engine controller
+takes the page's image ahead of the sheet. The board binds it to the sheet that pulse
+picks (or, when the pickup slips, to the sheet a retried pulse picks).
 
 Every expected edge has a deadline: expected instant (from the board's geometry and
 speed) plus a margin (``edge_margin_pct`` of the travel, at least
@@ -21,7 +32,12 @@ one suspends it; it never makes a sheet late. An edge whose stamp is after its d
 is judged late first, as the board's order of things says, whichever news came first.
 
 Holds (paper out, toner empty under the ``stop`` policy) stop new pickups; sheets in
-the path run out, then the engine waits with the motor off. A jam or an open cover
+the path run out, then the engine waits with the motor off. After a link loss the path
+runs out the same way (``Hold.LINK``); there a sheet whose edge does not come while no
+sensor is covered went out unseen (its news was lost with the link) or was never picked
+(its pulse was): it is out of the path, its page delivered if its imaging was reported
+done, else printed again; no misfeed and no jam (a sheet stuck in the path covers a
+sensor: it is longer than the gap between them). A jam or an open cover
 stops everything at once; the pages of every sheet that did not come out go back to
 the spooler, in order, so every page is delivered exactly once.
 
@@ -75,7 +91,6 @@ class _Sheet:
 
     task: PageTask
     number: int
-    picked_ns: int
     record: SheetRecord
     attempts: int = 1
     feed: _Edge = _Edge.AHEAD
@@ -168,7 +183,6 @@ class Engine(ActiveObject):
         self._store = store
         """The job memory that survives a reset: the engine records its sheets there."""
         self._fuser = fuser
-        self._scheduler = kernel.scheduler
         cfg = kernel.board.config
         self._speed_mm_per_ns = cfg.engine.paper_speed_mm_s / 1e9
         self._pitch_ns = cfg.page_pitch_ns
@@ -181,6 +195,9 @@ class Engine(ActiveObject):
         self._feed_to_exit_ns = self._travel_ns(path.exit_sensor_mm - path.feed_sensor_mm)
         self._exit_to_output_ns = self._travel_ns(path.output_mm - path.exit_sensor_mm)
         self._power_save_ns = round(cfg.engine.power_save_after_s * 1e9)
+        self._image_at_pickup = "remote" in kernel.board.capabilities
+        """Ask for each page's imaging right after its pickup pulse, not at the feed edge
+        (see the module docstring)."""
         self.sheets: deque[_Sheet] = deque()
         self.next_task: PageTask | None = None
         self.holds: set[Hold] = set()
@@ -188,7 +205,9 @@ class Engine(ActiveObject):
         self.sheet_count = 0
         self.jams = 0
         self.misfeeds = 0
-        self._last_pick_ns: int | None = None
+        self._last_pickup_board_ns: int | None = None
+        """The board's instant of the last pickup, known once its sheet reached the feed
+        sensor (until then no sheet is picked after it)."""
         self._pick_timer: Timer | None = None
         self._run_out_timer: Timer | None = None
         self._idle_timer: Timer | None = None
@@ -268,9 +287,12 @@ class Engine(ActiveObject):
         return not self.sheets and self.next_task is None
 
     def _path_clear(self, **_: Any) -> bool:
+        return not self._path_covered()
+
+    def _path_covered(self) -> bool:
         board = self.board
-        return not (board.read_input(DigitalInput.FEED_SENSOR)
-                    or board.read_input(DigitalInput.EXIT_SENSOR))
+        return (board.read_input(DigitalInput.FEED_SENSOR)
+                or board.read_input(DigitalInput.EXIT_SENSOR))
 
     # -- state entry ---------------------------------------------------------------
 
@@ -387,7 +409,7 @@ class Engine(ActiveObject):
             self.next_task = None
         self.sheets.clear()
         self._store.sheets.clear()
-        self._last_pick_ns = None
+        self._last_pickup_board_ns = None
         if tasks:
             self._spooler.post("pages_back", tasks=tasks)
 
@@ -463,8 +485,9 @@ class Engine(ActiveObject):
     # -- the paper path --------------------------------------------------------------
 
     def _schedule_pick(self) -> None:
-        """Pick the next sheet one pitch after the last, once the last is at the feed
-        sensor, if there is a page and nothing holds the engine."""
+        """Pick the next sheet once the last is at the feed sensor, with its pulse carried
+        out one pitch after the board picked the last, if there is a page and nothing
+        holds the engine."""
         if self.next_task is None or self.holds or self._pick_timer is not None:
             return
         if not self.fuser_is_ready:
@@ -473,9 +496,11 @@ class Engine(ActiveObject):
             return
         self.kernel.cancel(self._run_out_timer)
         self._run_out_timer = None
-        now = self._scheduler.now_ns
-        due = now if self._last_pick_ns is None else max(now, self._last_pick_ns + self._pitch_ns)
-        self._pick_timer = self.after(due - now, "pick_due")
+        if self._last_pickup_board_ns is None:
+            self._pick_timer = self.after(0, "pick_due")
+        else:
+            self._pick_timer = self.when_commands_reach(
+                self._last_pickup_board_ns + self._pitch_ns, "pick_due")
 
     def _pick(self, **_: Any) -> None:
         self._pick_timer = None
@@ -490,13 +515,14 @@ class Engine(ActiveObject):
             return
         self.next_task = None
         self.sheet_count += 1
-        now = self._scheduler.now_ns
         record = SheetRecord(task)
-        sheet = _Sheet(task, self.sheet_count, now, record)
+        sheet = _Sheet(task, self.sheet_count, record)
         self.sheets.append(sheet)
         self._store.sheets.append(record)
-        self._last_pick_ns = now
         self.board.pulse_pickup()
+        if self._image_at_pickup:
+            # Binds on the board to the sheet this pulse picks (or a retried pulse does).
+            self._request_imaging(sheet)
         self.publish("page_feeding", job=task.job, page=task.page, sheet=sheet.number)
         self._feed_deadline(sheet, self._to_feed_ns, "feed_lead")
 
@@ -511,9 +537,11 @@ class Engine(ActiveObject):
             return
         if level:
             sheet.feed = _Edge.COVERING
+            self._last_pickup_board_ns = t_ns - self._to_feed_ns
             self._feed_deadline(sheet, self._sheet_ns, "feed_trail", t_ns)
             self._exit_deadline(sheet, self._feed_to_exit_ns, "exit_lead", t_ns)
-            if not sheet.returned:  # a sheet whose page went back passes blank
+            # A sheet whose page went back passes blank; one asked for at pickup has it.
+            if sheet.handle is None and not sheet.returned:
                 self._request_imaging(sheet)
             self._ask_for_page()
             self._schedule_pick()
@@ -549,6 +577,10 @@ class Engine(ActiveObject):
             sheet.exit = _Edge.COVERING
             self._exit_deadline(sheet, self._sheet_ns, "exit_trail", t_ns)
             return
+        self._sheet_out(sheet)
+
+    def _sheet_out(self, sheet: _Sheet) -> None:
+        """``sheet`` has left the path: its page is delivered, or printed again."""
         self.kernel.cancel(sheet.exit_deadline)
         self.kernel.cancel(sheet.feed_deadline)
         self.sheets.remove(sheet)
@@ -627,14 +659,21 @@ class Engine(ActiveObject):
         whether the path stopped (a jam)."""
         if not self._awaits(late, edge):
             return False
+        if Hold.LINK in self.holds and not self._path_covered():
+            # The run-out after a link loss, and no sheet stuck at a sensor: the news of
+            # this sheet was lost with the link (it went out unseen), or its pickup pulse
+            # was (it was never picked). A sheet is longer than the gap between the
+            # sensors, so one stuck in the path covers one of them.
+            self._sheet_out(late)
+            return False
         if edge == "feed_lead":
             self.misfeeds += 1
             self.publish("misfeed", job=late.task.job, page=late.task.page,
                          attempt=late.attempts)
             if late.attempts <= self._retries and not self.holds:
+                # An imaging request made at pickup stays with the board, for the sheet
+                # this pulse picks.
                 late.attempts += 1
-                late.picked_ns = self._scheduler.now_ns
-                self._last_pick_ns = late.picked_ns
                 self.board.pulse_pickup()
                 self._feed_deadline(late, self._to_feed_ns, "feed_lead")
                 return False

@@ -19,8 +19,10 @@ them to completion, highest priority first:
   sensor, a fuser that does not heat) waits in the board's own time instead
   (:meth:`Kernel.at_board` from an instant the board stamped, :meth:`Kernel.after_commands`
   from an act just commanded): it is due only once the board's clock has passed it, so
-  a slow or quiet link to the board never makes it early. Such a timer's event is not
-  posted once the kernel has shut down.
+  a slow or quiet link to the board never makes it early. A command that must not be
+  carried out before an instant of the board's (a pickup pulse one pitch after the last)
+  is given on :meth:`Kernel.when_commands_reach`. Such a timer's event is not posted
+  once the kernel has shut down.
 
 A trigger that does not apply in the current state is dropped and counted
 (:attr:`ActiveObject.ignored`); an exception in a trigger is a bug: it propagates out of
@@ -162,6 +164,11 @@ class ActiveObject:
         motor started); cancel with :meth:`Kernel.cancel`."""
         return self.kernel.after_commands(delay_ns, self, event, data)
 
+    def when_commands_reach(self, t_ns: int, event: str, **data: Any) -> Timer:
+        """Post ``event`` to this object when a command given on it would be carried out
+        at the board's instant ``t_ns`` or later; cancel with :meth:`Kernel.cancel`."""
+        return self.kernel.when_commands_reach(t_ns, self, event, data)
+
     def _published_state_change(self, *args: Any, **kwargs: Any) -> None:
         # A self-transition re-enters the state it left: not a change.
         if self.state != self._published_state:
@@ -268,6 +275,12 @@ class Kernel:
     ) -> Timer:
         # On the emulated board: the scheduler's call_later, so the very same timer.
         return self.board.call_after_commands(delay_ns, partial(self._fire, ao, event, data))
+
+    def when_commands_reach(
+        self, t_ns: int, ao: ActiveObject, event: str, data: dict[str, Any]
+    ) -> Timer:
+        # On the emulated board: the scheduler's call_at, so the very same timer.
+        return self.board.call_when_commands_reach(t_ns, partial(self._fire, ao, event, data))
 
     def _fire(self, ao: ActiveObject, event: str, data: dict[str, Any]) -> None:
         self.post(ao, event, data)

@@ -27,8 +27,21 @@ how long the news takes to reach it. The board's timers run in that clock: a cal
 runs once the clock is *known* to have passed the instant, never on the host's guess
 alone, so a link that is slow or quiet delays the callback and never fires it early.
 Such a timer is a :class:`Timer`: :meth:`Scheduler.cancel` cancels it and
-:func:`timer_when_ns` is the board instant it waits for. On the emulated board the
-clock is the scheduler's and these are the scheduler's own timers.
+:func:`timer_when_ns` is the board instant it waits for. The other way round,
+:meth:`Board.call_when_commands_reach` runs a callback early enough, and no earlier,
+for a command it gives to be carried out at a board instant (a pickup pulse one pitch
+after the last pickup, by the board's clock). On the emulated board the clock is the
+scheduler's, a command is carried out the instant it is given, and these are the
+scheduler's own timers.
+
+Capabilities (:attr:`Board.capabilities`) name what a board offers or is beyond the
+contract:
+
+* ``"faults"``: :attr:`Board.faults` injects faults.
+* ``"remote"``: commands reach the board after a delay (a link), so a command given on
+  news of the board (an edge) may be carried out well after the moment it answers: the
+  sheet has moved on meanwhile. Firmware asks ahead on such a board (the imaging of a
+  page right after its pickup pulse rather than at the sheet's feed edge).
 
 Outputs are set and forgotten; a board applies them in the order given. Imaging is an
 asynchronous request (:meth:`Board.submit`) completed when the sheet under the drum has
@@ -148,7 +161,8 @@ class Board(Protocol):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        """What the board offers beyond the contract, e.g. ``"faults"``."""
+        """What the board offers or is beyond the contract (``"faults"``, ``"remote"``:
+        see the module docstring)."""
         ...
 
     @property
@@ -182,6 +196,14 @@ class Board(Protocol):
         bounded, the bound is the later one: the callback never runs early. Cancel
         with :meth:`Scheduler.cancel`; :func:`timer_when_ns` of it is the board instant
         once known (until then, later than any instant)."""
+        ...
+
+    def call_when_commands_reach(self, t_ns: int, callback: Callback) -> Timer:
+        """Run ``callback()`` once a command given then would be carried out by the
+        board at its instant ``t_ns`` or later (at once, on the scheduler, if one given
+        now would). Over a link, the time a command takes to reach the board is taken as
+        the least it was measured to take lately (no command has been quicker). Cancel
+        with :meth:`Scheduler.cancel`."""
         ...
 
     def read_input(self, pin: DigitalInput) -> bool: ...

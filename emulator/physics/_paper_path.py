@@ -114,7 +114,7 @@ class Sheet:
         """What was imaged on it (a ``hal.ImagePage``), once imaging completed."""
         self.imaging = False
         self.spoiled = False
-        """An imaging attempt on it failed or was cancelled midway: not to be reused."""
+        """An imaging attempt on it failed, or its request was cancelled: not to be reused."""
 
     def __repr__(self) -> str:
         return f"<Sheet {self.number} travel={self.travel_ns}ns>"

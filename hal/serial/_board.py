@@ -21,7 +21,8 @@ The Board contract over a line
   :attr:`SerialBoard.stats` and kept in :attr:`SerialBoard.last_error`; with
   ``strict=True`` it is raised out of the scheduler's run.
 * The board's clock is the device's as its events and ``board.clock`` answers tell it
-  (:mod:`hal.serial._device_clock`); edges and crossings carry its stamps.
+  (:mod:`hal.serial._device_clock`); edges and crossings carry its stamps. Commands
+  cross the line, so ``"remote"`` is always in ``capabilities``.
 * ``submit`` returns an :class:`IoHandle` at once; ``imaging`` events (matched by the
   host-chosen ``handle``) post ``imaging_started``, complete or fail it.
 * ``faults`` sends ``sim.*`` commands (:mod:`hal.serial._sim_faults`), only when the
@@ -242,7 +243,7 @@ class SerialBoard(HostLink, BoardBase):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return frozenset({"faults"}) if "sim" in self._capabilities else frozenset()
+        return frozenset({"remote", "faults"} if "sim" in self._capabilities else {"remote"})
 
     @property
     def faults(self) -> FaultInjector | None:
@@ -264,6 +265,9 @@ class SerialBoard(HostLink, BoardBase):
     def call_after_commands(self, delay_ns: int, callback: Callable[[], object]) -> Timer:
         return self._device_clock.call_after_commands(delay_ns, callback)
 
+    def call_when_commands_reach(self, t_ns: int, callback: Callable[[], object]) -> Timer:
+        return self._device_clock.call_when_commands_reach(t_ns, callback)
+
     # -- beyond the contract ---------------------------------------------------------
 
     @property
@@ -281,8 +285,7 @@ class SerialBoard(HostLink, BoardBase):
         return dict(self._outputs)
 
     def add_event_listener(self, listener: EventListener) -> None:
-        """Call ``listener(event, host_t_ns)`` for every device EVENT (benchmarks,
-        tracing)."""
+        """Call ``listener(event, host_t_ns)`` for every device EVENT (benchmarks, tracing)."""
         self._event_listeners.append(listener)
 
     def remove_event_listener(self, listener: EventListener) -> None:
@@ -420,8 +423,7 @@ class SerialBoard(HostLink, BoardBase):
                 raise LinkTimeout(f"{cmd}: the device on {self._url} did not come back "
                                   f"within {timeout_s:g} s")
             return
-        log.warning("%s: the device can be neither power-cycled nor reset: tidying up",
-                    self._url)
+        log.warning("%s: the device can be neither power-cycled nor reset: tidying up", self._url)
         faults = self.faults
         if faults is not None:
             faults.set_heater_failed(False)
@@ -447,9 +449,8 @@ class SerialBoard(HostLink, BoardBase):
 
         self._send(cmd, args, None, refused)
 
-    def _firmware_command_refused(
-        self, cmd: str, args: dict[str, Any] | None, error: DeviceRejected
-    ) -> None:
+    def _firmware_command_refused(self, cmd: str, args: dict[str, Any] | None,
+                                  error: DeviceRejected) -> None:
         self._note_error(error, f"the device refused the firmware's {cmd} {args or {}}: {error}")
         if self._strict:
             raise error
@@ -564,8 +565,7 @@ class SerialBoard(HostLink, BoardBase):
             if (not self._closed and not self._synced and self._link.session == session
                     and self._link.state is LinkState.UP):
                 self._sync_kind = kind
-                self._send("board.snapshot", None, self._on_snapshot,
-                           self._on_snapshot_error)
+                self._send("board.snapshot", None, self._on_snapshot, self._on_snapshot_error)
 
         self._scheduler.call_later(_SNAPSHOT_RETRY_NS, again)
 

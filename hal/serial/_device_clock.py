@@ -24,11 +24,24 @@ it (docs/board-commands.md). :class:`DeviceClock` keeps the newest instant heard
   back.
 * A device without ``board.clock`` (one older than the command): its refusal is logged
   once and the host's estimate stands in for the device's answers from then on.
+
+The other way round, :meth:`DeviceClock.call_when_commands_reach` runs a callback when a
+command given then would be carried out at a device instant ``t`` or later. Every
+answered ``board.clock`` measures how a command goes: given at host instant ``h``, it was
+handled at the device's ``t_ns``; the command lead ``h - t_ns`` is the clocks' offset
+less the time the command took to reach the device. A command given at ``t`` plus the
+largest lead of the latest :data:`_LEAD_SAMPLES` exchanges (the quickest delivery
+seen) is carried out at ``t`` or later unless it reaches the device quicker than any of
+them did; a slower delivery, a stalled line, only make it later. Without a measure (no
+answer yet since the device's clock started, or a device without ``board.clock``) the
+bound is the newest instant heard plus the host's time since, which assumes no delay at
+all on the line: later by a round trip, never early.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Any
@@ -45,6 +58,10 @@ _UNANCHORED_KEY = 1 << 62 << _PRIORITY_BITS
 """The key of a timer whose device instant is not known yet: later than any instant."""
 _POLL_FLOOR_NS = 1_000_000
 """The least host time between the answer to ``board.clock`` and the next ask."""
+_LEAD_SAMPLES = 16
+"""How many of the latest ``board.clock`` exchanges the command lead is taken from:
+enough to have seen the line's quick deliveries, few enough to follow a line that
+changes (a reconnection through another path) or a device clock that drifts."""
 
 
 
@@ -74,6 +91,10 @@ class DeviceClock:
         """``board.clock`` requests in flight."""
         self._poll: Timer | None = None
         self._supported = True
+        self._leads: deque[int] = deque(maxlen=_LEAD_SAMPLES)
+        """The command lead (host instant given less device instant handled) of each of
+        the latest answered ``board.clock`` requests."""
+        self._restarts = 0
         self.asked = 0
         """``board.clock`` requests sent (tests, benchmarks)."""
 
@@ -110,6 +131,8 @@ class DeviceClock:
         if self._poll is not None:
             Scheduler.cancel(self._poll)
             self._poll = None
+        self._leads.clear()  # of the old clock
+        self._restarts += 1
         if t_ns is not None:
             self.now_ns = t_ns
             self._heard_at_ns = self._scheduler.now_ns
@@ -130,6 +153,19 @@ class DeviceClock:
         self._unanchored.append((timer, delay_ns))
         self._schedule_anchor()
         return timer
+
+    def call_when_commands_reach(self, t_ns: int, callback: Callback) -> Timer:
+        """See :meth:`hal.Board.call_when_commands_reach`: a host timer, at the
+        instant the module docstring reckons."""
+        return self._scheduler.call_at(self.host_ns_for_command_at(t_ns), callback)
+
+    def host_ns_for_command_at(self, t_ns: int) -> int:
+        """The host's instant from which a command given is carried out at the device's
+        ``t_ns`` or later (see the module docstring)."""
+        at_ns = self._heard_at_ns + t_ns - self.now_ns  # as if the line took no time
+        if self._leads:
+            at_ns = min(at_ns, t_ns + max(self._leads))
+        return at_ns
 
     def _push(self, timer: Timer) -> None:
         heappush(self._timers, timer)
@@ -215,6 +251,8 @@ class DeviceClock:
             if not isinstance(t_ns, int) or isinstance(t_ns, bool) or t_ns < 0:
                 log.error("board.clock: expected {'t_ns': uint}, got %r", result)
                 t_ns = self._estimate_ns()
+            elif restarts == self._restarts:  # the clock measured is still the device's
+                self._leads.append(given_at_ns - t_ns)
             self._anchor(batch, t_ns)
             self.heard(t_ns)
             self._arm_poll_after_answer()
@@ -236,6 +274,8 @@ class DeviceClock:
             return
         self._asking += 1
         self.asked += 1
+        given_at_ns = self._scheduler.now_ns
+        restarts = self._restarts
         self._send("board.clock", None, answered, failed)
 
     def _anchor(self, batch: list[tuple[Timer, int]], t_ns: int) -> None:

@@ -46,7 +46,7 @@ struct sheet {
 	bool bound;          /* an imaging request is bound to it */
 	bool imaging;        /* ... and has started */
 	bool imaged;
-	bool spoiled;        /* an attempt failed or was cancelled midway */
+	bool spoiled;        /* an attempt failed or its request was cancelled: passes blank */
 	uint32_t handle;
 	float coverage_pct;
 };
@@ -185,16 +185,15 @@ static void bind(struct sheet *sheet, uint32_t handle, float coverage_pct, uint6
 	}
 }
 
-static bool bind_queued(struct sheet *sheet, uint64_t t_us)
+static void bind_queued(struct sheet *sheet, uint64_t t_us)
 {
 	if (P.n_queued == 0) {
-		return false;
+		return;
 	}
 	struct queued first = P.queue[0];
 	P.n_queued--;
 	memmove(&P.queue[0], &P.queue[1], P.n_queued * sizeof P.queue[0]);
 	bind(sheet, first.handle, first.coverage_pct, t_us);
-	return true;
 }
 
 bool port_imaging_submit(uint32_t handle, uint32_t job, uint32_t page, float coverage_pct)
@@ -233,13 +232,11 @@ bool port_imaging_cancel(uint32_t handle)
 	for (unsigned i = 0; i < P.n_sheets; i++) {
 		struct sheet *s = &P.sheets[i];
 		if (s->bound && s->handle == handle) {
+			/* Withdrawn, whether its imaging had started or not: a later request
+			 * must not land on a sheet already under way (the emulated board's rule). */
 			s->bound = false;
-			if (s->imaging) {
-				s->imaging = false;
-				s->spoiled = true;
-			} else {
-				bind_queued(s, port_now_us());
-			}
+			s->imaging = false;
+			s->spoiled = true;
 			return true;
 		}
 	}

@@ -310,7 +310,10 @@ def test_the_laser_is_sampled_when_imaging_starts() -> None:
     assert handle.state is IoState.DONE
 
 
-def test_cancel_before_the_drum_unbinds_and_the_next_request_takes_the_sheet() -> None:
+def test_cancel_before_the_drum_withdraws_the_sheet_and_the_next_request_waits() -> None:
+    """A sheet whose request is cancelled before imaging passes blank: a request made
+    (or queued) before or after the cancel takes the next sheet picked, never one
+    already under way."""
     board = running_board()
     first = board.submit(ImagePage(1, 1, 5.0))
     second = board.submit(ImagePage(1, 2, 5.0))
@@ -318,9 +321,14 @@ def test_cancel_before_the_drum_unbinds_and_the_next_request_takes_the_sheet() -
     board.scheduler.run_until(100 * MS)
     assert first.cancel()
     assert first.state is IoState.CANCELLED and not first.cancel()
+    third = board.submit(ImagePage(1, 3, 5.0))
     board.scheduler.run_until(10 * S)
-    assert first.events == [] and second.state is IoState.DONE
-    assert board.delivered == [(OUTPUT, 1, 2)]
+    assert first.events == [] and not second.done and not third.done
+    assert board.delivered == [None]
+    board.pulse_pickup()
+    board.scheduler.run_until(20 * S)
+    assert second.state is IoState.DONE and not third.done
+    assert board.delivered[-1] is not None and board.delivered[-1][1:] == (1, 2)
 
 
 def test_cancel_of_a_queued_request() -> None:

@@ -500,6 +500,10 @@ def test_the_serial_benchmark_runs_at_a_tiny_scale() -> None:
     assert 0 < events["raw_pty_hop_after_idle"]["p50_ns"] < 1_000_000_000
     assert result["pages_per_minute"]["in_process"] > 0
     assert result["pages_per_minute"]["on_line"] > 0
+    devices = result["more_tables"][0]
+    assert devices["columns"][:3] == ["measure", "raw echo", "Python serve"]
+    assert [row[0] for row in devices["rows"]][:2] == ["request round trip p50 (us)",
+                                                       "request round trip p99 (us)"]
     with open(os.devnull, "w") as sink:
         print_result(result, file=sink)  # the table follows the runner's interface
 
