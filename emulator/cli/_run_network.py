@@ -26,13 +26,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from emulator.cli._common import EXIT_OK, RecordAmendment, UsageError, jobs_for
 from emulator.run import JobSpec, PrintRun, Scenario
 from firmware import StatusEvent
-from firmware.net import ListenError, NetworkFrontEnd
+
+if TYPE_CHECKING:
+    from firmware.net import NetworkFrontEnd
 
 Address = tuple[str, int]
 
@@ -178,6 +181,9 @@ def serve_network(run: PrintRun, args: argparse.Namespace, speed: float,
     running ``speed`` times real time (a serial board's: 1.0, the wall's); print the
     summary as ``--json``/``--quiet``/neither ask (``amend`` completes the ``--json``
     record). Returns `EXIT_OK` (user mistakes raise `UsageError`)."""
+    # Here, not at the top: aiohttp and pysnmp cost every other run's start half a second.
+    from firmware.net import ListenError, NetworkFrontEnd
+
     front_end = NetworkFrontEnd(run.printer, ipp=args.ipp, raw=args.raw, snmp=args.snmp,
                                 snmp_community=args.snmp_community)
     try:

@@ -9,6 +9,7 @@ commands are in the table only for a device made with ``sim=True``.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,12 @@ EventSender = Callable[[str, int, dict[str, Any], int], object]
 """``send_event(kind, t_ns, data, request_id)``: an EVENT to the host."""
 WhenAnswered = Callable[[Callable[[], None]], None]
 """``when_answered(action)``: run ``action`` once the host has the answer to this request."""
+
+IMAGED_KEPT = 32
+"""The handles imaged most recently that ``board.snapshot`` reports (``imaged``): more
+than a host can have pending at once (a paper path's worth of sheets, and a device takes
+at most 16: the C device's MCU_IMAGING_MAX), so every handle completed since the last
+session ended is among them."""
 
 
 class _Imaging:
@@ -68,6 +75,7 @@ class BoardCommands:
         self._when_answered = when_answered
         self._window_armed = window_armed
         self._handles: dict[int, _Imaging] = {}
+        self._imaged: deque[int] = deque(maxlen=IMAGED_KEPT)  # newest last
         self.table: dict[str, Handler] = {
             "board.snapshot": self._snapshot,
             "board.clock": self._clock,
@@ -102,6 +110,12 @@ class BoardCommands:
         """Host handles of imaging requests still pending on the board."""
         return sorted(self._handles)
 
+    @property
+    def imaged_handles(self) -> list[int]:
+        """Host handles whose imaging completed most recently, oldest first (at most
+        :data:`IMAGED_KEPT`): a host that lost their ``done`` events finds them here."""
+        return list(self._imaged)
+
     def answered(self, cmd: str, args: Args) -> None:
         """``cmd`` was answered: what follows its RESPONSE (an imaging request's
         progress)."""
@@ -109,14 +123,18 @@ class BoardCommands:
             self._watch_imaging(int(args["handle"]))
 
     def end_session(self) -> None:
-        """The session ended: its imaging requests are cancelled on the board."""
+        """The session ended: its imaging requests are cancelled on the board (one it
+        imaged before anyone followed it counts as imaged)."""
         handles, self._handles = self._handles, {}
         for entry in handles.values():
-            entry.handle.cancel()
+            if not entry.handle.cancel() and entry.handle.state is IoState.DONE:
+                self._imaged.append(entry.host_handle)
 
     def forget(self) -> None:
-        """The device rebooted: the board failed every request already."""
+        """The device rebooted: the board failed every request already, and the handles
+        it imaged are of the old boot."""
         self._handles.clear()
+        self._imaged.clear()
 
     # -- the board -----------------------------------------------------------------------
 
@@ -130,6 +148,7 @@ class BoardCommands:
             "reset_cause": str(board.reset_cause),
             "display": list(board.display),
             "imaging": self.pending_handles,
+            "imaged": self.imaged_handles,
             "resets": board.resets,
         }
 
@@ -221,6 +240,7 @@ class BoardCommands:
         data: dict[str, Any] = {"handle": entry.host_handle}
         if handle.state is IoState.DONE:
             data["state"] = "done"
+            self._imaged.append(entry.host_handle)
         elif handle.state is IoState.FAILED:
             data["state"] = "failed"
             data["error"] = str(handle.error)

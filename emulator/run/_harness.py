@@ -33,13 +33,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.run._print_run import BoardObservation, PrintRun
 from emulator.run._scenario import JobSpec, load_scenario
 from firmware import Job, StatusEvent
-from firmware.net import NetworkFrontEnd, PrinterStatus
 from hal import Board, FaultInjector, VirtualClock
+
+if TYPE_CHECKING:
+    from firmware.net import NetworkFrontEnd, PrinterStatus
 
 _SECOND_NS = 1_000_000_000
 _SETTLE_NS = 1_000_000
@@ -158,6 +160,9 @@ class PrinterHarness:
         if isinstance(clock, VirtualClock) and clock.realtime_ratio is None:
             raise ValueError("the printer's network needs the board's time to follow the "
                              "wall: mark the test @pytest.mark.printer_network")
+        # Here, not at the top: aiohttp and pysnmp cost every start half a second.
+        from firmware.net import NetworkFrontEnd
+
         any_port = (host, 0)
         front_end = NetworkFrontEnd(self.printer, ipp=any_port if ipp else None,
                                     raw=any_port if raw else None,

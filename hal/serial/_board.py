@@ -101,6 +101,7 @@ from hal.serial._resync import (
     plan_resync,
     reboot_cause,
     reset_cause_of,
+    settle_imaging,
     sync_kind,
 )
 from hal.serial._sim_faults import SIM_CHANGES_READINGS, SimFaults
@@ -582,8 +583,7 @@ class SerialBoard(HostLink, BoardBase):
                            handles=list(self._handles), cancel_later=self._cancel_later)
         self._inputs.update(snap.inputs)
         self._analog.update(snap.analog)
-        for number in plan.lost:
-            self._handles.pop(number).fail(IoError("imaging request lost while the link was down"))
+        settle_imaging(plan, self._handles)
         self._cancel_later.clear()
         self._synced = True
         self.stats.resyncs += 1

@@ -6,10 +6,11 @@ carries it out.
 * **Open**: the first session. The snapshot is the board as it is.
 * **Resync** (the same boot nonce as before): the device kept its state, but the link was
   down a while. An edge is raised for every input whose level changed meanwhile; imaging
-  handles the device no longer holds fail; the commanded outputs, display and armed
-  windows are applied again where the device differs (it went safe); cancels and
-  simulation commands asked for meanwhile go out; then ``link`` is raised with
-  ``LinkChange(up=True)``.
+  handles the device no longer holds complete when it says it imaged them lately (their
+  ``done`` event was lost with the session) and fail otherwise; the commanded outputs,
+  display and armed windows are applied again where the device differs (it went safe);
+  cancels and simulation commands asked for meanwhile go out; then ``link`` is raised
+  with ``LinkChange(up=True)``.
 * **Reboot** (a new boot nonce), a ``reset`` event inside a synchronised session, or a
   snapshot counting more ``resets`` than we knew of (a board reset while we were away,
   without a reboot): a board reset on this side. ``reset_cause`` is the cause the new
@@ -24,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hal import AnalogChannel, DigitalInput, Output, ResetCause
+from hal import AnalogChannel, DigitalInput, IoError, IoHandle, Output, ResetCause
 from hal.serial._errors import MalformedPayload
 
 
@@ -79,6 +80,8 @@ class Snapshot:
     """The imaging handles the device holds (``None``: it does not say)."""
     resets: int | None
     """The device's board resets since it booted (``None``: it does not say)."""
+    imaged: frozenset[int] = frozenset()
+    """The handles the device imaged most recently (``done``); empty when it does not say."""
 
     def holds(self, handle: int) -> bool:
         """Whether the device still holds imaging ``handle``."""
@@ -97,6 +100,7 @@ def parse_snapshot(result: Any) -> Snapshot:
         rows = None if display is None else (str(display[0]), str(display[1]))
         imaging = result.get("imaging")
         resets = result.get("resets")
+        imaged = result.get("imaged") or []  # absent (an older device): none
         return Snapshot(
             t_ns=int(result.get("t_ns", 0)),
             inputs=inputs,
@@ -106,6 +110,7 @@ def parse_snapshot(result: Any) -> Snapshot:
             display=rows,
             imaging=None if imaging is None else frozenset(int(h) for h in imaging),
             resets=None if resets is None else int(resets),
+            imaged=frozenset(int(h) for h in imaged),
         )
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise MalformedPayload(f"board.snapshot: {exc!r} in {result!r}") from None
@@ -113,10 +118,12 @@ def parse_snapshot(result: Any) -> Snapshot:
 
 @dataclass(slots=True)
 class Resync:
-    """What a resync does, in this order: fail the ``lost`` imaging handles, send the
-    ``cancels``, send the ``commands`` (the firmware's state again), raise an edge for
-    each of ``edges``."""
+    """What a resync does, in this order: complete the ``imaged`` imaging handles (their
+    ``done`` event was lost with the link), fail the ``lost`` ones, send the ``cancels``,
+    send the ``commands`` (the firmware's state again), raise an edge for each of
+    ``edges``."""
 
+    imaged: list[int]
     lost: list[int]
     cancels: list[int]
     commands: list[tuple[str, dict[str, Any]]]
@@ -136,7 +143,8 @@ def plan_resync(
     """The :class:`Resync` that brings a device that kept its boot back in line with
     the firmware's view: ``inputs`` as last known, ``outputs``, ``display`` and armed
     ``windows`` as commanded, imaging ``handles`` pending, and the handles whose cancel
-    waited for the link (``cancel_later``)."""
+    waited for the link (``cancel_later``). A pending handle the device no longer holds
+    is ``imaged`` when the snapshot lists it among those it imaged lately, else ``lost``."""
     commands: list[tuple[str, dict[str, Any]]] = []
     for output in Output:
         if snap.outputs.get(output) != outputs[output]:
@@ -145,9 +153,22 @@ def plan_resync(
         commands.append(("display.show", {"rows": list(display)}))
     for channel, (low, high) in windows.items():
         commands.append(("window.set", {"channel": str(channel), "low": low, "high": high}))
+    gone = [n for n in handles if not snap.holds(n)]
     return Resync(
-        lost=[n for n in handles if not snap.holds(n)],
+        imaged=[n for n in gone if n in snap.imaged],
+        lost=[n for n in gone if n not in snap.imaged],
         cancels=[n for n in sorted(cancel_later) if snap.imaging is None or n in snap.imaging],
         commands=commands,
         edges=[pin for pin in DigitalInput if snap.inputs.get(pin, inputs[pin]) != inputs[pin]],
     )
+
+
+def settle_imaging(plan: Resync, handles: dict[int, IoHandle]) -> None:
+    """Take the handles a resync settles out of ``handles`` (the host's pending ones, by
+    number): complete the ``imaged`` ones, as their lost ``done`` events would have, and
+    fail the ``lost`` ones."""
+    for number in plan.imaged:
+        handle = handles.pop(number)
+        handle.complete(handle.request)
+    for number in plan.lost:
+        handles.pop(number).fail(IoError("imaging request lost while the link was down"))

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cbor_util.h"
+#include "imaged.h"
 #include "request.h"
 #include "printer_mcu/config.h"
 #include "printer_mcu/port.h"
@@ -203,6 +204,7 @@ static void safe_state(void)
 void board_boot(uint64_t now_us)
 {
 	memset(&B, 0, sizeof B);
+	imaged_clear();
 	board_rx_overruns = 0;
 	B.now_us = now_us;
 	B.last_heard_us = now_us;
@@ -260,6 +262,9 @@ void board_imaging_progress(uint32_t handle, enum mcu_imaging_state state, uint6
 	if (state != MCU_IMAGING_STARTED) {
 		imaging_remove((size_t)i);
 	}
+	if (state == MCU_IMAGING_DONE) {
+		imaged_add(handle); /* in case this event is lost with the session */
+	}
 	struct imaging_report report = {handle, state, error};
 	queue_event("imaging", t_us, state == MCU_IMAGING_FAILED ? 3 : 2, put_imaging, &report);
 }
@@ -306,7 +311,7 @@ static void answer(uint16_t rid, result_writer put_result)
 
 static bool put_snapshot(zcbor_state_t *zs)
 {
-	bool ok = zcbor_map_start_encode(zs, 8) && cbor_put_text(zs, "t_ns") &&
+	bool ok = zcbor_map_start_encode(zs, 9) && cbor_put_text(zs, "t_ns") &&
 		  zcbor_uint64_put(zs, B.now_us * 1000u) && cbor_put_text(zs, "inputs") &&
 		  zcbor_map_start_encode(zs, MCU_INPUT_COUNT);
 	for (int i = 0; ok && i < MCU_INPUT_COUNT; i++) {
@@ -333,8 +338,10 @@ static bool put_snapshot(zcbor_state_t *zs)
 	for (size_t i = 0; ok && i < B.n_imaging; i++) {
 		ok = zcbor_uint32_put(zs, B.imaging[i]);
 	}
-	return ok && zcbor_list_end_encode(zs, MCU_IMAGING_MAX) && cbor_put_text(zs, "resets") &&
-	       zcbor_uint32_put(zs, port_reset_count()) && zcbor_map_end_encode(zs, 8);
+	/* "imaged" leaves room for "resets" and its uint32 */
+	return ok && zcbor_list_end_encode(zs, MCU_IMAGING_MAX) && cbor_put_text(zs, "imaged") &&
+	       imaged_put(zs, 7u + 5u) && cbor_put_text(zs, "resets") &&
+	       zcbor_uint32_put(zs, port_reset_count()) && zcbor_map_end_encode(zs, 9);
 }
 
 static uint64_t clock_us;

@@ -65,7 +65,13 @@ class RelayedJob:
                 f"faults {self.faults}, spoiled {self.events['page_spoiled']}, "
                 f"link_down {self.events['link_down']}, "
                 f"sheets picked {device.get('sheets_picked')} delivered "
-                f"{device.get('sheets_delivered')}, relay faults {self.relay.faults}")
+                f"{device.get('sheets_delivered')}, relay faults {self.relay.faults}"
+                f"{self._fault_details()}")
+
+    def _fault_details(self) -> str:
+        """The fault events themselves (instant and details), so a failure explains itself."""
+        faults = [e for e in self.result.get("events", []) if e.get("kind") in FAULT_EVENTS]
+        return "".join(f"; {e}" for e in faults[:5])
 
 
 def _ppm(page_times_s: list[float]) -> float | None:

@@ -134,3 +134,29 @@ def test_every_sheet_picked_at_the_rated_pitch_reaches_the_feed_sensor_on_time(
     assert len(leads) == sheets
     for (before_ns, after_ns), lead_ns in zip(picks, leads, strict=True):
         assert before_ns <= lead_ns - travel_ns <= after_ns
+
+
+def test_a_sheet_imaged_is_in_the_snapshots_imaged(mcu_device: McuDevice,
+                                                   devkit: BoardConfig) -> None:
+    """The snapshot keeps the handles imaged lately (``imaged``), so that a host whose
+    ``done`` event was lost with a session completes the page instead of failing it."""
+    done: list[dict[str, Any]] = []
+    with _board(mcu_device, devkit) as board:
+        board.add_event_listener(
+            lambda event, _t_ns: done.append(event.data)
+            if event.kind == "imaging" and event.data.get("state") != "started" else None)
+        for output in ("motor", "laser"):
+            board.query("output.set", {"output": output, "on": True}, timeout_s=5.0)
+        before = board.query("board.snapshot", timeout_s=5.0)
+        board.query("imaging.submit",
+                    {"handle": 70_000, "job": 1, "page": 1, "coverage_pct": 5.0},
+                    timeout_s=5.0)
+        board.query("pickup.pulse", timeout_s=5.0)
+        assert board.scheduler.run_until(lambda: bool(done), timeout_ns=10 * S)
+        after = board.query("board.snapshot", timeout_s=5.0)
+        for output in ("motor", "laser"):
+            board.query("output.set", {"output": output, "on": False}, timeout_s=5.0)
+    assert done == [{"handle": 70_000, "state": "done"}]
+    assert before["imaged"] == []
+    assert after["imaging"] == []
+    assert after["imaged"] == [70_000]

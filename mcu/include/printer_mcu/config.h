@@ -26,7 +26,8 @@
 	(MCU_FRAME_OVERHEAD + MCU_RX_PAYLOAD_MAX + (MCU_FRAME_OVERHEAD + MCU_RX_PAYLOAD_MAX) / 254u + 1u)
 
 /* The longest payload this device ever sends (a board.snapshot with two 64-byte display
- * rows and MCU_IMAGING_MAX pending handles). Below the host's minimum max_payload. */
+ * rows, MCU_IMAGING_MAX pending and MCU_IMAGED_KEPT imaged handles). Below the host's
+ * minimum max_payload. */
 #define MCU_TX_PAYLOAD_MAX 512u
 
 /* The longest EVENT payload this device sends (an imaging failure with its reason). */
@@ -68,6 +69,10 @@
 /* -- board ----------------------------------------------------------------------------- */
 
 #define MCU_IMAGING_MAX 16u       /* imaging handles pending at once (NO_RESOURCES past it) */
+/* The handles imaged most recently that board.snapshot reports ("imaged"): twice what
+ * may be pending at once, so every handle completed since the last session ended is
+ * there for the host's resynchronisation (its "done" event may have been lost). */
+#define MCU_IMAGED_KEPT (2u * MCU_IMAGING_MAX)
 #define MCU_DISPLAY_COLUMNS 16u   /* characters per row; longer rows are cut, as the host does */
 #define MCU_DISPLAY_ROW_BYTES 64u /* UTF-8 bytes of MCU_DISPLAY_COLUMNS characters at most */
 #define MCU_ADC_SAMPLE_US 1000u   /* armed window comparators are sampled this often */

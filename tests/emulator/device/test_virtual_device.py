@@ -761,3 +761,38 @@ def test_no_bootable_image_is_serial_recovery(tmp_path: Path) -> None:
     finally:
         r.device.close()
         flash.close()
+
+
+def test_a_sheet_imaged_while_the_host_was_away_is_in_the_next_snapshots_imaged(
+    rig: Rig,
+) -> None:
+    """Its ``done`` event is lost with the session; the snapshot of the next one still
+    tells the host the page was imaged, so the host completes it instead of printing it
+    again."""
+    _start_printing(rig)
+    rig.call("imaging.submit", handle=9, job=1, page=1, coverage_pct=5.0)
+    rig.call("pickup.pulse")
+    rig.run_until(lambda: bool(rig.events("imaging")), 10 * S)  # started
+    rig.run_for(900 * MS)  # the sheet is in the drum: it is done half a second later
+    rig.line_up = False
+    rig.run_until(lambda: rig.device.pending_handles == [])
+    assert rig.device.link is not None and rig.device.link.state is LinkState.UP
+    rig.run_until(lambda: len(rig.lost()) == 1)
+    rig.run_until(lambda: rig.device.link is not None and rig.device.link.state is LinkState.DOWN)
+    rig.line_up = True
+    rig.up()
+    snap = rig.call("board.snapshot")
+    assert snap["imaging"] == []
+    assert snap["imaged"] == [9]
+    assert {"handle": 9, "state": "done"} not in rig.event_data("imaging")
+
+
+def test_imaged_lists_a_handle_done_and_forgets_it_at_a_reboot(rig: Rig) -> None:
+    _start_printing(rig)
+    rig.call("imaging.submit", handle=4, job=1, page=1, coverage_pct=5.0)
+    rig.call("pickup.pulse")
+    rig.run_until(lambda: {"handle": 4, "state": "done"} in rig.event_data("imaging"), 10 * S)
+    assert rig.call("board.snapshot")["imaged"] == [4]
+    rig.call("board.reset")
+    rig.run_until(lambda: len(_established(rig)) == 2, 10 * S)
+    assert rig.call("board.snapshot")["imaged"] == []
