@@ -577,10 +577,11 @@ class Engine(ActiveObject):
             sheet.exit = _Edge.COVERING
             self._exit_deadline(sheet, self._sheet_ns, "exit_trail", t_ns)
             return
-        self._sheet_out(sheet)
+        self._sheet_out(sheet, t_ns)
 
-    def _sheet_out(self, sheet: _Sheet) -> None:
-        """``sheet`` has left the path: its page is delivered, or printed again."""
+    def _sheet_out(self, sheet: _Sheet, board_t_ns: int | None = None) -> None:
+        """``sheet`` has left the path (at the board's ``board_t_ns``, when its edge told
+        us): its page is delivered, or printed again."""
         self.kernel.cancel(sheet.exit_deadline)
         self.kernel.cancel(sheet.feed_deadline)
         self.sheets.remove(sheet)
@@ -588,7 +589,12 @@ class Engine(ActiveObject):
         task = sheet.task
         if sheet.imaged and not sheet.returned:
             self._store.record_delivered(task)
-            self.publish("page_delivered", job=task.job, page=task.page, sheet=sheet.number)
+            if board_t_ns is None:
+                self.publish("page_delivered", job=task.job, page=task.page,
+                             sheet=sheet.number)
+            else:
+                self.publish_stamped(board_t_ns, "page_delivered", job=task.job,
+                                     page=task.page, sheet=sheet.number)
             self._spooler.post("page_done", job=task.job, page=task.page)
         else:
             # A blank or half-imaged sheet came out: the page is printed again (given back

@@ -147,6 +147,10 @@ class ActiveObject:
     def publish(self, kind: str, **detail: Any) -> None:
         self.kernel._publish(kind, self.NAME, detail)
 
+    def publish_stamped(self, board_t_ns: int, kind: str, **detail: Any) -> None:
+        """Publish what the board stamped at ``board_t_ns`` (its clock's instant of it)."""
+        self.kernel._publish(kind, self.NAME, detail, board_t_ns)
+
     def after(self, delay_ns: int, event: str, **data: Any) -> Timer:
         """Post ``event`` to this object ``delay_ns`` from now; cancel with
         :meth:`Kernel.cancel`."""
@@ -320,10 +324,11 @@ class Kernel:
     def publish(self, kind: str, source: str, **detail: Any) -> None:
         self._publish(kind, source, detail)
 
-    def _publish(self, kind: str, source: str, detail: dict[str, Any]) -> None:
+    def _publish(self, kind: str, source: str, detail: dict[str, Any],
+                 board_t_ns: int | None = None) -> None:
         if not self._listeners or not self.alive:
             return
-        event = StatusEvent(self.scheduler.now_ns, kind, source, detail)
+        event = StatusEvent(self.scheduler.now_ns, kind, source, detail, board_t_ns)
         for listener in self._listeners:
             listener(event)
 

@@ -46,6 +46,12 @@ class StatusEvent(NamedTuple):
     as much to build."""
 
     t_ns: int
+    """The scheduler's instant of the event (when the firmware published it)."""
     kind: str
     source: str
     detail: dict[str, Any]
+    board_t_ns: int | None = None
+    """The board's clock's instant of what the event reports, where the board stamped it
+    (``page_delivered``: the sheet's trailing edge leaving the exit sensor); ``None``
+    otherwise. On the emulated board it equals ``t_ns``; over a link it is the device's
+    own time, which no latency or host load shifts."""

@@ -94,6 +94,9 @@ class PrintRun:
         self.board_name = board_name or board.config.name
         self.observation = observation or BoardObservation(board)
         self.start_ns = self.scheduler.now_ns
+        self.start_board_ns = board.device_now_ns
+        """The board's clock at the start (the newest instant of it known): pages are
+        logged by the board's clock, from here."""
         self.events: list[dict[str, Any]] = []
         self.page_log: list[dict[str, Any]] = []
         self.status_listeners: list[Callable[[StatusEvent], None]] = list(listeners)
@@ -226,8 +229,11 @@ class PrintRun:
         kind = event.kind
         if kind == "page_delivered":
             d = event.detail
-            self.page_log.append({"job": d["job"], "page": d["page"],
-                                  "t_s": self._t_s(event.t_ns)})
+            # By the board's clock where it stamped the delivery: a link's latency or a
+            # loaded host never moves a page (a page settled without its edge: ours).
+            t_s = (self._t_s(event.t_ns) if event.board_t_ns is None
+                   else round((event.board_t_ns - self.start_board_ns) / 1e9, 9))
+            self.page_log.append({"job": d["job"], "page": d["page"], "t_s": t_s})
         elif kind == "page_feeding":
             self._on_page_feeding(event)
         elif kind not in _NOT_RECORDED:
