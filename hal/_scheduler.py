@@ -16,6 +16,12 @@ Contract
 * Another thread enters only through :meth:`Scheduler.post_threadsafe`. Posted
   callbacks are drained in bounded passes (the callbacks present when a pass starts;
   anything they post waits for the next pass) so a chatty thread cannot starve timers.
+* On a wall clock a callback that runs late normally reads the wall's time. A scheduler
+  made with ``keep_instants=True`` (a device's: ``printer-emu serve``) keeps the
+  instants instead: a timer's callback reads the instant it was due (or the last
+  instant, if later), so what it schedules is exact however late the process ran it,
+  and posted work reads the earlier of the wall's time and the first timer still due,
+  so time never reads past work not yet done. Outside ``run*`` it reads the wall.
 * The clock (:mod:`hal._clock`) says how time relates to the wall and does the waiting:
   :class:`VirtualClock` (jump to the next event, optionally tied to wall time by a
   ratio) or :class:`WallClock` (sleep until the next event or until another thread
@@ -77,10 +83,16 @@ def _nothing() -> None:
 class Scheduler:
     """Runs callbacks at integer-nanosecond instants; see the module docstring."""
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, *, keep_instants: bool = False) -> None:
+        """``keep_instants``: on a wall clock, time inside ``run*`` keeps the instants of
+        the timers (see the module docstring); without effect on a virtual clock."""
         self.clock: Clock = clock if clock is not None else VirtualClock()
         self._wall_clock = self.clock if isinstance(self.clock, WallClock) else None
         """The clock, when it tells the time; ``None`` when time is virtual (ours)."""
+        self._keep_instants = keep_instants and self._wall_clock is not None
+        self._keeping = False
+        """Whether time reads :attr:`_now_ns` on a wall clock: inside ``run*`` with
+        ``keep_instants``."""
         self._heap: list[Timer] = []
         self._seq = 0
         self._now_ns = 0
@@ -95,7 +107,7 @@ class Scheduler:
     @property
     def now_ns(self) -> int:
         wall = self._wall_clock
-        return self._now_ns if wall is None else wall.now_ns()
+        return self._now_ns if wall is None or self._keeping else wall.now_ns()
 
     @property
     def is_virtual(self) -> bool:
@@ -118,8 +130,7 @@ class Scheduler:
             raise ValueError(f"delay_ns must be >= 0, got {delay_ns}")
         if not 0 <= priority < _PRIORITY_LIMIT:
             raise ValueError(f"priority must be within [0, {_PRIORITY_LIMIT}), got {priority}")
-        wall = self._wall_clock
-        t_ns = (self._now_ns if wall is None else wall.now_ns()) + delay_ns
+        t_ns = self.now_ns + delay_ns
         self._seq += 1
         timer: Timer = [t_ns << _PRIORITY_BITS | priority, self._seq, callback]
         heappush(self._heap, timer)
@@ -214,9 +225,11 @@ class Scheduler:
             return reached
         finally:
             # Virtual time that ran out at a deadline has reached it, even with no event
-            # there; a stopped run stays where it stopped.
+            # there; a stopped run stays where it stopped. Kept instants stay where the
+            # work got to.
             if self._wall_clock is not None:
-                self._now_ns = self._wall_clock.now_ns()
+                if not self._keep_instants:
+                    self._now_ns = self._wall_clock.now_ns()
             elif returned and deadline_ns is not None and not reached and not self._stopping:
                 self._now_ns = max(self._now_ns, deadline_ns)
 
@@ -267,14 +280,37 @@ class Scheduler:
         """The loop for clocks that wait: wall time, or virtual time tied to it. Every
         wait is the clock's; whatever ends it (time, a post, a readable descriptor), the
         loop looks again at the queue and the heap."""
+        keeping = self._keeping
+        self._keeping = self._keep_instants
+        try:
+            return self._run_clocked_loop(predicate, deadline_ns)
+        finally:
+            self._keeping = keeping
+
+    def _posted_instant_ns(self, wall_ns: int) -> int:
+        """The instant posted work runs at: the wall's, or with ``keep_instants`` the
+        earlier of it and the first timer still due (never before the last instant)."""
+        if not self._keep_instants:
+            return wall_ns
+        heap = self._heap
+        while heap and heap[0][_CALLBACK] is None:
+            heappop(heap)
+        if heap:
+            wall_ns = min(wall_ns, timer_when_ns(heap[0]))
+        return max(self._now_ns, wall_ns)
+
+    def _run_clocked_loop(
+        self, predicate: Callable[[], bool] | None, deadline_ns: int | None
+    ) -> bool:
         heap = self._heap
         entry_queue = self._entry_queue
         clock = self.clock
         wall = self._wall_clock
+        keep = self._keep_instants
         while not self._stopping:
             if entry_queue:
                 if wall is not None:
-                    self._now_ns = wall.now_ns()
+                    self._now_ns = self._posted_instant_ns(wall.now_ns())
                 self._drain_entry_queue()
                 if predicate is not None and predicate():
                     return True
@@ -288,7 +324,10 @@ class Scheduler:
                 wait_s = clock.wait_s(now_ns, t_ns)
                 if wait_s is None:  # due
                     callback = heappop(heap)[_CALLBACK]
-                    self._now_ns = t_ns if wall is None else now_ns
+                    if wall is None:
+                        self._now_ns = t_ns
+                    else:
+                        self._now_ns = max(self._now_ns, t_ns) if keep else now_ns
                     self.events_run += 1
                     callback()
                     if predicate is not None and predicate():

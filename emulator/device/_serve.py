@@ -1,7 +1,9 @@
 """``printer-emu serve``: the virtual device on a pty, a TCP port or RFC 2217.
 
 An :class:`~emulator.board.EmulatedBoard` runs on a :class:`~hal.Scheduler` with a
-:class:`~hal.SelectorClock` (wall time), behind the device end of the serial protocol
+:class:`~hal.SelectorClock` (wall time, keeping the instants: a physics timer the host's
+CPU runs late still stamps its edges at the instant the board moved, and the board's
+clock never reads past an edge still owed), behind the device end of the serial protocol
 (:class:`~emulator.device.VirtualDevice`), served by a :mod:`server
 <emulator.device._servers>` on the chosen transport. The first line on stdout, flushed,
 is where a host connects: the pty's path (``/dev/pts/N``), ``socket://127.0.0.1:PORT``
@@ -78,7 +80,7 @@ def serve(options: ServeOptions) -> int:
     flash, flash_lock = open_flash(config, options.flash)
 
     clock = SelectorClock()
-    scheduler = Scheduler(clock)
+    scheduler = Scheduler(clock, keep_instants=True)
     board = EmulatedBoard(config, scheduler, seed=options.seed)
     recorder = None
     server: Server | None = None

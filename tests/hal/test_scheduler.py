@@ -733,3 +733,42 @@ def test_a_cancelled_timer_does_not_move_virtual_time(same_instant: int) -> None
     assert sched.now_ns == 2 * MS
     assert not sched.run_until(lambda: False)  # nothing left; time stays
     assert sched.now_ns == 2 * MS
+
+
+def test_keep_instants_a_late_process_keeps_its_timers_instants() -> None:
+    """A device's scheduler (``keep_instants``) that the host's CPU runs late: a callback
+    reads the instant it was due, what it schedules is exact from there, and posted work
+    never reads past a timer still due (an event it stamps cannot overtake one owed)."""
+    ms = 1_000_000
+    sched = Scheduler(WallClock(), keep_instants=True)
+    seen: list[tuple[str, int]] = []
+
+    def edge(name: str) -> Callable[[], None]:
+        return lambda: seen.append((name, sched.now_ns))
+
+    def starved() -> None:
+        seen.append(("starved", sched.now_ns))
+        time.sleep(0.05)  # the process is descheduled: later timers are all overdue
+        sched.post_threadsafe(edge("posted"))
+        sched.call_later(5 * ms, edge("exact"))
+
+    first = sched.call_later(1 * ms, starved)
+    due = timer_when_ns(first)
+    overdue = timer_when_ns(sched.call_later(2 * ms, edge("overdue")))
+    sched.run_until(lambda: len(seen) == 4, timeout_ns=2_000 * ms)
+    # The posted work ran at the first timer owed: the wall was later, but "overdue" was
+    # not done yet.
+    assert due < overdue < due + 50 * ms
+    assert seen == [("starved", due), ("posted", overdue), ("overdue", overdue),
+                    ("exact", due + 5 * ms)]
+    assert sched.now_ns >= due + 50 * ms  # outside run*: the wall's time
+
+
+def test_without_keep_instants_a_late_callback_reads_the_wall() -> None:
+    ms = 1_000_000
+    sched = Scheduler(WallClock())
+    seen: list[int] = []
+    first = sched.call_later(1 * ms, lambda: time.sleep(0.02))
+    sched.call_at(timer_when_ns(first) + 2 * ms, lambda: seen.append(sched.now_ns))
+    sched.run_until(lambda: bool(seen), timeout_ns=2_000 * ms)
+    assert seen[0] >= timer_when_ns(first) + 20 * ms
