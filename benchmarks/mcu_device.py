@@ -23,16 +23,16 @@ import importlib.util
 import os
 import re
 import secrets
-import selectors
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Final
+
+from emulator.device import ChildSilent, wait_for_output
 
 MCU_DIR: Final = Path(__file__).resolve().parents[1] / "mcu"
 QEMU_MACHINES: Final = {"microbit": "microbit", "mps2": "mps2-an385"}
@@ -47,6 +47,7 @@ CORTEX_M_BAUD: Final = 115_200
 _EXECUTABLES: Final = {"host": "host/printer-mcu-host", "host-asan": "host-asan/printer-mcu-host",
                        "fuzz": "fuzz/printer-mcu-fuzz"}
 _BUILT: dict[str, Path] = {}
+_ANNOUNCED_PORT: Final = re.compile(rb"(/dev/pts/\d+|socket://\S+)")
 
 
 class DeviceUnavailable(RuntimeError):
@@ -193,27 +194,16 @@ class McuDevice:
 
     def _read_url(self) -> str:
         process = self.process
-        assert process is not None and process.stdout is not None
-        deadline = time.monotonic() + self._start_timeout_s
-        buffer = b""
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while True:
-                match = re.search(rb"(/dev/pts/\d+|socket://\S+)", buffer)
-                if match:
-                    return match.group(1).decode()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise DeviceUnavailable(
-                        f"{self.kind}: no port within {self._start_timeout_s} s")
-                if not selector.select(remaining):
-                    continue
-                chunk = os.read(process.stdout.fileno(), 4096)
-                if not chunk:
-                    process.wait(timeout=5)
-                    raise DeviceUnavailable(f"{self.kind} exited with {process.returncode}: "
-                                            f"{self.stderr_text()[-2000:]}")
-                buffer += chunk
+        assert process is not None
+        try:
+            return wait_for_output(process, _ANNOUNCED_PORT, self._start_timeout_s)[1].decode()
+        except ChildSilent as silent:
+            if not silent.exited:
+                raise DeviceUnavailable(
+                    f"{self.kind}: no port within {self._start_timeout_s} s") from None
+            process.wait(timeout=5)
+            raise DeviceUnavailable(f"{self.kind} exited with {process.returncode}: "
+                                    f"{self.stderr_text()[-2000:]}") from None
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

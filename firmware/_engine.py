@@ -589,12 +589,8 @@ class Engine(ActiveObject):
         task = sheet.task
         if sheet.imaged and not sheet.returned:
             self._store.record_delivered(task)
-            if board_t_ns is None:
-                self.publish("page_delivered", job=task.job, page=task.page,
-                             sheet=sheet.number)
-            else:
-                self.publish_stamped(board_t_ns, "page_delivered", job=task.job,
-                                     page=task.page, sheet=sheet.number)
+            self.publish_stamped(board_t_ns, "page_delivered", job=task.job, page=task.page,
+                                 sheet=sheet.number)
             self._spooler.post("page_done", job=task.job, page=task.page)
         else:
             # A blank or half-imaged sheet came out: the page is printed again (given back

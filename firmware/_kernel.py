@@ -147,8 +147,9 @@ class ActiveObject:
     def publish(self, kind: str, **detail: Any) -> None:
         self.kernel._publish(kind, self.NAME, detail)
 
-    def publish_stamped(self, board_t_ns: int, kind: str, **detail: Any) -> None:
-        """Publish what the board stamped at ``board_t_ns`` (its clock's instant of it)."""
+    def publish_stamped(self, board_t_ns: int | None, kind: str, **detail: Any) -> None:
+        """Publish what the board stamped at ``board_t_ns`` (its clock's instant of it;
+        ``None`` when no word of the board told it: then it is :meth:`publish`)."""
         self.kernel._publish(kind, self.NAME, detail, board_t_ns)
 
     def after(self, delay_ns: int, event: str, **data: Any) -> Timer:

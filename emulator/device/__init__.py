@@ -8,9 +8,11 @@ it on a pty, a TCP port or RFC 2217.
   server's process; its servers (``_servers``) move bytes between a client's connection
   (``_connections``) and the device; its flash is claimed by ``_flash_claim``.
 * :class:`ServeProcess` (``_serve_process``): ``printer-emu serve`` in a child process,
-  for the HIL plugin and tests.
+  for the HIL plugin and tests; :func:`wait_for_output` (``_child_output``) reads what a
+  device child announces, with a deadline.
 """
 
+from emulator.device._child_output import ChildSilent, wait_for_output
 from emulator.device._serve import EXIT_FAILED, EXIT_OK, serve
 from emulator.device._serve_options import DEFAULT_BOARD, DEFAULT_HOST, ServeError, ServeOptions
 from emulator.device._serve_process import ServeProcess, ServeProcessError
@@ -22,6 +24,7 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "SAFE_OUTPUTS",
+    "ChildSilent",
     "ServeError",
     "ServeOptions",
     "ServeProcess",
@@ -29,4 +32,5 @@ __all__ = [
     "VirtualDevice",
     "link_timings",
     "serve",
+    "wait_for_output",
 ]

@@ -7,16 +7,18 @@ SIGTERM, then SIGKILL after ``stop_timeout_s``. The child is always reaped.
 
 from __future__ import annotations
 
-import os
-import selectors
+import re
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import IO
+
+from emulator.device._child_output import ChildSilent, wait_for_output
+
+_FIRST_LINE = re.compile(rb"([^\n]*)\n")
 
 _TRANSPORT_ARGS = {
     "pty": ["--pty"],
@@ -70,26 +72,18 @@ class ServeProcess:
 
     def _first_line(self) -> str:
         process = self.process
-        assert process is not None and process.stdout is not None
-        deadline = time.monotonic() + self._start_timeout_s
-        buffer = b""
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while b"\n" not in buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise ServeProcessError(f"{' '.join(self.args[2:])}: no address within "
-                                     f"{self._start_timeout_s:g} s")
-                if not selector.select(remaining):
-                    continue
-                chunk = os.read(process.stdout.fileno(), 4096)
-                if not chunk:
-                    process.wait(timeout=self._stop_timeout_s)
-                    said = self.stderr_text().strip().splitlines()
-                    raise ServeProcessError(said[-1] if said else
-                                     f"printer-emu serve exited with {process.returncode}")
-                buffer += chunk
-        return buffer.split(b"\n", 1)[0].decode().strip()
+        assert process is not None
+        try:
+            return wait_for_output(process, _FIRST_LINE, self._start_timeout_s)[1].decode().strip()
+        except ChildSilent as silent:
+            if not silent.exited:
+                raise ServeProcessError(f"{' '.join(self.args[2:])}: no address within "
+                                        f"{self._start_timeout_s:g} s") from None
+            process.wait(timeout=self._stop_timeout_s)
+            said = self.stderr_text().strip().splitlines()
+            raise ServeProcessError(said[-1] if said else
+                                    f"printer-emu serve exited with {process.returncode}"
+                                    ) from None
 
     def stop(self) -> int | None:
         """Stop the device (SIGTERM, then SIGKILL); returns its exit status."""
