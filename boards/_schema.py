@@ -67,6 +67,11 @@ class FuserConfig:
         "over_temp_c", 50.0, 600.0
     )
     warmup_limit_s: float = _f("no ready temperature within this is a fuser error", 0.01, 3600.0)
+    regulation: str = _f(
+        "who switches the heater in the control band: the firmware at each window crossing, "
+        "or the board's own regulator (a comparator with hysteresis driving the heater), "
+        "which the firmware sets", choices=("firmware", "board"),
+    )
     sheet_draw_c: float = _f("temperature a sheet takes from the fuser as it passes", 0.0, 100.0)
     thermistor_noise_c: float = _f("standard deviation of the thermistor's noise", 0.0, 50.0)
     plausible_min_c: float = _f(

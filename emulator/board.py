@@ -40,6 +40,10 @@ Contract beyond ``hal.Board``
   and its timers are the scheduler's own (a command is carried out the instant it is
   given, so :meth:`call_after_commands` is ``call_later`` and
   :meth:`call_when_commands_reach` is ``call_at``). It is not ``"remote"``.
+* The regulator: on a board file with ``[fuser] regulation = "board"``, ``"regulator"``
+  is in ``capabilities`` and :meth:`regulate` hands the heater to the fuser model's
+  regulator (exact, in closed form); its switches show in :meth:`output`, ``outputs``
+  and the probes as the commanded ones do.
 * Observation (for the CLI, tests and the tracer; not ``hal.Board``): the properties
   below, and :meth:`add_probe`.
 """
@@ -117,6 +121,10 @@ class EmulatedBoard(BoardBase):
         path.on_pulled = self._on_pulled
 
         self._outputs: dict[Output, bool] = dict.fromkeys(Output, False)
+        self.fuser.on_regulated = self._heater_regulated
+        self._capabilities = frozenset(
+            {"faults", "regulator"} if config.fuser.regulation == "board" else {"faults"}
+        )
         self._apply_output: dict[Output, Callable[[bool], None]] = {
             Output.HEATER: self.fuser.set_heater,
             Output.MOTOR: path.set_motor,
@@ -159,7 +167,7 @@ class EmulatedBoard(BoardBase):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return frozenset({"faults"})
+        return self._capabilities
 
     @property
     def faults(self) -> FaultInjector:
@@ -207,6 +215,8 @@ class EmulatedBoard(BoardBase):
             raise ValueError(f"no analog channel {channel!r}")
 
     def set_output(self, output: Output, on: bool) -> None:
+        if output is Output.HEATER and self.fuser.regulated:
+            self.fuser.release()  # the firmware takes the heater back
         if self._outputs[output] == on:
             return
         self._outputs[output] = on
@@ -216,6 +226,23 @@ class EmulatedBoard(BoardBase):
 
     def output(self, output: Output) -> bool:
         return self._outputs[output]
+
+    def regulate(
+        self, output: Output, channel: AnalogChannel, low_bound: float, high_bound: float
+    ) -> None:
+        if "regulator" not in self._capabilities:
+            raise ValueError(f"board {self.config.board.name!r} has no regulator")
+        if (output, channel) != (Output.HEATER, AnalogChannel.FUSER_C):
+            raise ValueError(f"this board regulates only heater by fuser_c, not {output} "
+                             f"by {channel}")
+        if not low_bound <= high_bound:
+            raise ValueError(f"band [{low_bound}, {high_bound}] is empty")
+        self.fuser.regulate(low_bound, high_bound)
+
+    def _heater_regulated(self, on: bool) -> None:
+        self._outputs[Output.HEATER] = on
+        if self._probes:
+            self._emit("board", str(Output.HEATER), on)
 
     def pulse_pickup(self) -> None:
         if self._misfeeds:

@@ -6,9 +6,12 @@ Never polled: every decision is taken when the thermistor's comparator fires.
   No crossing within ``warmup_limit_s`` of the heater's start, by the board's clock (a
   failed heater), is a fuser error.
 * ``ready`` regulates in a band of ``ready_c +- hysteresis_c``: heater off above the
-  band, on below it. Below ``ready_c - 4 * hysteresis_c`` with the heater on, the fuser
-  has gone cold (the engine stops picking) and warms again under the same limit.
-  Above ``over_temp_c`` it is a fuser error.
+  band, on below it — switched by the board's own regulator where it has one
+  (``"regulator"``: the band is then kept in the board's time, however slow the link;
+  the window watches only the cold and over-temperature bounds), else here at each
+  crossing. Below ``ready_c - 4 * hysteresis_c`` with the heater on, the fuser has gone
+  cold (the engine stops picking) and warms again under the same limit. Above
+  ``over_temp_c`` it is a fuser error.
 * ``error``: heater off for good (until the board resets); the engine is told.
 * ``interlocked``: the cover is open (the interlock ISR already cut the heater).
 """
@@ -59,6 +62,7 @@ class Fuser(ActiveObject):
         self._warmup_limit_ns = round(cfg.warmup_limit_s * 1e9)
         self._timer: Timer | None = None
         self._heat_wanted = False
+        self._board_regulates = False
         self.error_reason = ""
 
     # -- conditions --------------------------------------------------------------------
@@ -79,6 +83,7 @@ class Fuser(ActiveObject):
     # -- states ------------------------------------------------------------------------
 
     def _heater(self, on: bool, low_c: float, high_c: float) -> None:
+        self._board_regulates = False  # set_output takes the heater back from a regulator
         self.board.set_output(Output.HEATER, on)
         self.board.set_window(AnalogChannel.FUSER_C, low_c, high_c)
 
@@ -98,7 +103,14 @@ class Fuser(ActiveObject):
 
     def on_enter_ready(self, reading: float = 0.0, **_: Any) -> None:
         cfg = self._cfg
-        self._heater(True, self._cold_c, cfg.ready_c + cfg.hysteresis_c)
+        board = self.board
+        if "regulator" in board.capabilities:
+            self._board_regulates = True
+            board.regulate(Output.HEATER, AnalogChannel.FUSER_C,
+                           cfg.ready_c - cfg.hysteresis_c, cfg.ready_c + cfg.hysteresis_c)
+            board.set_window(AnalogChannel.FUSER_C, self._cold_c, cfg.over_temp_c)
+        else:
+            self._heater(True, self._cold_c, cfg.ready_c + cfg.hysteresis_c)
         self.publish("fuser_ready", reading_c=round(reading, 3))
         assert self.engine is not None
         self.engine.post("fuser_ready")
@@ -108,9 +120,11 @@ class Fuser(ActiveObject):
         self.engine.post("fuser_cold")
 
     def on_enter_interlocked(self, **_: Any) -> None:
+        self._board_regulates = False
         self.board.set_output(Output.HEATER, False)
 
     def on_enter_error(self, reading: float | None = None, reason: str = "", **_: Any) -> None:
+        self._board_regulates = False
         self.board.set_output(Output.HEATER, False)
         if reading is None:
             reason, reading = "no heat within the warm-up limit", self._reading()
@@ -129,14 +143,15 @@ class Fuser(ActiveObject):
 
     def _regulate(self, crossing: Crossing, reading: float, **_: Any) -> None:
         """Bang-bang in the band: off above it, on below it. Above the over-temperature
-        bound it is an error; below the cold bound with the heater on, warm up again."""
+        bound it is an error; below the cold bound with the heater on (the board's
+        regulator has it on there), warm up again."""
         cfg = self._cfg
         if crossing is Crossing.ABOVE:
             if reading >= cfg.over_temp_c:
                 self.overheat(reading=reading)  # type: ignore[attr-defined]
             else:
                 self._heater(False, cfg.ready_c - cfg.hysteresis_c, cfg.over_temp_c)
-        elif self.board.output(Output.HEATER):
+        elif self._board_regulates or self.board.output(Output.HEATER):
             self.went_cold()  # type: ignore[attr-defined]
         else:
             self._heater(True, self._cold_c, cfg.ready_c + cfg.hysteresis_c)

@@ -38,6 +38,10 @@ Capabilities (:attr:`Board.capabilities`) name what a board offers or is beyond 
 contract:
 
 * ``"faults"``: :attr:`Board.faults` injects faults.
+* ``"regulator"``: :meth:`Board.regulate` holds the fuser in a band by the board's own
+  regulator (a comparator with hysteresis switching the heater, as an engine controller's
+  does), so the band is kept in the board's time however slow the news of it is. On a
+  board without it the firmware switches the heater on each window crossing.
 * ``"remote"``: commands reach the board after a delay (a link), so a command given on
   news of the board (an edge) may be carried out well after the moment it answers: the
   sheet has moved on meanwhile. Firmware asks ahead on such a board (the imaging of a
@@ -216,10 +220,26 @@ class Board(Protocol):
         """Arm ``channel``'s one-shot window comparator."""
         ...
 
-    def set_output(self, output: Output, on: bool) -> None: ...
+    def set_output(self, output: Output, on: bool) -> None:
+        """Drive ``output``; on an output a regulator holds, this ends the regulation
+        first (the firmware takes the output back)."""
+        ...
 
     def output(self, output: Output) -> bool:
-        """The output's last commanded state."""
+        """The output's last commanded state (while a regulator holds it, the state the
+        board last made known: exact on the emulated board)."""
+        ...
+
+    def regulate(
+        self, output: Output, channel: AnalogChannel, low_bound: float, high_bound: float
+    ) -> None:
+        """Have the board switch ``output`` itself from ``channel`` (``"regulator"`` in
+        capabilities): off when the reading reaches ``high_bound``, on when it falls to
+        ``low_bound``, unchanged in between; the rule applies at once to the reading now.
+        It holds until :meth:`set_output` of that output, a reset, or (over a link) the
+        device's safe state. It is independent of the channel's window comparator. A
+        board regulates only the pairs its hardware has (the boards here: ``heater`` by
+        ``fuser_c``); ValueError for another pair, an empty band, or a board without it."""
         ...
 
     def pulse_pickup(self) -> None:

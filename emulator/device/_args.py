@@ -24,6 +24,12 @@ def bad_argument(message: str) -> DeviceRejected:
     return rejection_for(ErrorCode.BAD_ARGUMENT, message)
 
 
+def not_supported(message: str) -> DeviceRejected:
+    """The refusal of a request this device cannot carry out (not a host's mistake in
+    its arguments)."""
+    return rejection_for(ErrorCode.NOT_SUPPORTED, message)
+
+
 def arg(args: Args, key: str) -> Any:
     """Argument ``key``, of any type."""
     try:

@@ -14,7 +14,16 @@ from collections.abc import Callable
 from typing import Any
 
 from emulator.board import EmulatedBoard
-from emulator.device._args import Args, arg, bad_argument, boolean, name, number, uint
+from emulator.device._args import (
+    Args,
+    arg,
+    bad_argument,
+    boolean,
+    name,
+    not_supported,
+    number,
+    uint,
+)
 from hal import (
     AnalogChannel,
     Button,
@@ -80,6 +89,7 @@ class BoardCommands:
             "board.snapshot": self._snapshot,
             "board.clock": self._clock,
             "output.set": self._output_set,
+            "output.regulate": self._output_regulate,
             "pickup.pulse": self._pickup_pulse,
             "window.set": self._window_set,
             "analog.read": self._analog_read,
@@ -155,6 +165,18 @@ class BoardCommands:
     def _output_set(self, args: Args, rid: int) -> Any:
         output = name(args, "output", Output)
         self.board.set_output(output, boolean(args, "on"))
+        return None
+
+    def _output_regulate(self, args: Args, rid: int) -> Any:
+        output, channel = name(args, "output", Output), name(args, "channel", AnalogChannel)
+        low, high = number(args, "low"), number(args, "high")
+        if "regulator" not in self.board.capabilities:
+            raise not_supported("this device has no regulator")
+        if (output, channel) != (Output.HEATER, AnalogChannel.FUSER_C):
+            raise not_supported("this device regulates only heater by fuser_c")
+        if not low <= high:
+            raise bad_argument(f"the band [{low}, {high}] is empty (low > high)")
+        self.board.regulate(output, channel, low, high)
         return None
 
     def _pickup_pulse(self, args: Args, rid: int) -> Any:

@@ -164,6 +164,8 @@ class VirtualDevice:
         self._timings = {**link_timings(board, baud), **(timings or {})}
         self._quiet_ns = self._timings["dead_after_ns"] // 2
         caps = {"sim"} if sim else set()
+        if "regulator" in board.capabilities:
+            caps.add("regulator")
         if flash is not None:
             caps.add("smp")
         self.capabilities = frozenset(caps)

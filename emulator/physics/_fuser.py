@@ -27,6 +27,13 @@ Contract
   re-arms the same bound in its ISR is inside the window, not outside it again: time
   always moves on. Arming it, or a step (a sheet), with the temperature already outside
   raises at once with the temperature as ``reading``.
+* The regulator (:meth:`regulate`, the board's ``"regulator"``): a comparator with
+  hysteresis on the same analog front end that switches the heater itself — off when the
+  temperature reaches the band's top, on when it falls to its bottom — solved in closed
+  form like the window (its own timer, re-solved at every change; the curve re-based on
+  the bound it switches at). Starting it applies the rule at once; inside the band the
+  heater keeps its state. :meth:`set_heater` (the firmware's command) ends it. Each
+  switch it makes is told to ``on_regulated(on)``.
 """
 
 from __future__ import annotations
@@ -77,6 +84,10 @@ class Fuser:
         self._target_c = config.ambient_c
         self._window: tuple[float, float] | None = None
         self._crossing_timer: Timer | None = None
+        self._band: tuple[float, float] | None = None
+        self._band_timer: Timer | None = None
+        self.on_regulated: Callable[[bool], None] | None = None
+        """Told the heater's new state each time the regulator switches it."""
         self.observer: Callable[[str, object], None] | None = None
         """Told ``("temp_c", T)`` at every change of the curve (heater, sheet, crossing)
         and ``("heating", bool)`` when the element starts or stops drawing power."""
@@ -100,6 +111,12 @@ class Fuser:
         return temp + self._rng.gauss(0.0, self._noise_c)
 
     def set_heater(self, on: bool) -> None:
+        """The heater as the firmware commands it (which ends a regulation)."""
+        if self._band is not None:
+            self.release()
+        self._switch(on)
+
+    def _switch(self, on: bool) -> None:
         if on != self.heater_on:
             was = self.heating
             self.heater_on = on
@@ -142,12 +159,27 @@ class Fuser:
         self._rebase(temp_c)
 
     def _rebase(self, temp_c: float) -> None:
-        """Start a new curve segment at ``temp_c`` now, and re-solve the comparator."""
+        """Start a new curve segment at ``temp_c`` now, and re-solve the comparator and
+        the regulator."""
         self._t0_ns = self._scheduler.now_ns
         self._temp0_c = temp_c
         if self.observer is not None:
             self.observer("temp_c", temp_c)
         self._solve_crossing()
+        if self._band is not None:
+            self._solve_band()
+
+    def _first_reach_ns(self, bound: float) -> int | None:
+        """The first whole nanosecond the current curve is past ``bound``, if it ever is
+        (it runs monotonically toward its target, and heating never passes the cutoff)."""
+        temp0, target = self._temp0_c, self._target_c
+        if target > bound:
+            if target > self._cutoff_c and bound >= self._cutoff_c:
+                return None
+        elif not target < bound:
+            return None
+        delay_s = self._tau_s * math.log((target - temp0) / (target - bound))
+        return self._t0_ns + math.floor(delay_s * 1e9) + 1
 
     # -- window comparator ---------------------------------------------------------
 
@@ -183,21 +215,18 @@ class Fuser:
         if temp < low:
             self._fire(temp, Crossing.BELOW)
             return
-        # The curve is monotonic toward the target: it can only leave by the bound on
-        # the target's side, and only if the target lies beyond that bound. Heating, it
-        # never passes the thermostat's cutoff.
-        temp0, target = self._temp0_c, self._target_c
-        if target > high and not (target > self._cutoff_c and high >= self._cutoff_c):
+        # The curve can only leave by the bound on its target's side.
+        if self._target_c > high:
             bound, crossing = high, Crossing.ABOVE
-        elif target < low:
+        elif self._target_c < low:
             bound, crossing = low, Crossing.BELOW
         else:
             return
-        delay_s = self._tau_s * math.log((target - temp0) / (target - bound))
-        t_ns = self._t0_ns + math.floor(delay_s * 1e9) + 1
-        self._crossing_timer = self._scheduler.call_at(
-            t_ns, partial(self._on_crossing, bound, crossing)
-        )
+        t_ns = self._first_reach_ns(bound)
+        if t_ns is not None:
+            self._crossing_timer = self._scheduler.call_at(
+                t_ns, partial(self._on_crossing, bound, crossing)
+            )
 
     def _on_crossing(self, bound: float, crossing: Crossing) -> None:
         self._crossing_timer = None
@@ -213,3 +242,71 @@ class Fuser:
     def _fire(self, reading_c: float, crossing: Crossing) -> None:
         self._window = None
         self._irq.raise_line(_LINE, WindowCrossing(AnalogChannel.FUSER_C, reading_c, crossing))
+
+    # -- regulator -----------------------------------------------------------------
+
+    def regulate(self, low_c: float, high_c: float) -> None:
+        """Hold the heater in ``[low_c, high_c]`` from now on (see the module docstring)."""
+        self._band = (low_c, high_c)
+        self._solve_band()
+
+    def release(self) -> None:
+        """End the regulation; the heater stays as the regulator left it."""
+        self._band = None
+        if self._band_timer is not None:
+            self._scheduler.cancel(self._band_timer)
+            self._band_timer = None
+
+    @property
+    def regulated(self) -> bool:
+        return self._band is not None
+
+    def _regulated(self, on: bool) -> None:
+        """The regulator switches the heater now (the board hears of it first, as it
+        does of a commanded switch)."""
+        if on != self.heater_on:
+            if self.on_regulated is not None:
+                self.on_regulated(on)
+            was = self.heating
+            self._switch(on)
+            if self.heating == was:  # a failed heater: no new curve re-solved it
+                self._solve_band()
+
+    def _solve_band(self) -> None:
+        if self._band_timer is not None:
+            self._scheduler.cancel(self._band_timer)
+            self._band_timer = None
+        assert self._band is not None
+        low, high = self._band
+        temp = self.temp_c()
+        if self.heater_on and temp >= high:
+            self._regulated(False)  # re-solves
+            return
+        if not self.heater_on and temp <= low:
+            self._regulated(True)
+            return
+        # The next switch: off at the top while heating, on at the bottom while off. A
+        # heater on but failed cools with nothing to switch.
+        if self.heater_on:
+            if not self.heating:
+                return
+            bound = high
+        else:
+            bound = low
+        t_ns = self._first_reach_ns(bound)
+        if t_ns is not None:
+            self._band_timer = self._scheduler.call_at(
+                t_ns, partial(self._on_band_edge, bound, not self.heater_on)
+            )
+
+    def _on_band_edge(self, bound: float, on: bool) -> None:
+        self._band_timer = None
+        if self.on_regulated is not None:
+            self.on_regulated(on)
+        was = self.heating
+        self.heater_on = on
+        self._target_c = self._max_c if self.heating else self._ambient_c
+        if self.heating != was and self.observer is not None:
+            self.observer("heating", self.heating)
+        # Re-based exactly on the bound, as at a window crossing (module docstring).
+        self._rebase(bound)

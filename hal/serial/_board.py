@@ -24,7 +24,13 @@ The Board contract over a line
   (:mod:`hal.serial._device_clock`); edges and crossings carry its stamps. Commands
   cross the line, so ``"remote"`` is always in ``capabilities``.
 * ``submit`` returns an :class:`IoHandle` at once; ``imaging`` events (matched by the
-  host-chosen ``handle``) post ``imaging_started``, complete or fail it.
+  host-chosen ``handle``) post ``imaging_started``, complete or fail it
+  (:mod:`hal.serial._remote_imaging`).
+* ``regulate`` sends ``output.regulate`` to a device that announces ``"regulator"``
+  (then it is in ``capabilities``); the regulation is part of the firmware's state, sent
+  again after a resync (the device's safe state ended it), and ended by ``set_output``
+  of its output, which then always goes out. While it holds, :meth:`output` is the
+  state the last snapshot reported.
 * ``faults`` sends ``sim.*`` commands (:mod:`hal.serial._sim_faults`), only when the
   device's HELLO announces ``"sim"`` (then ``"faults"`` is in ``capabilities``); while
   the link is down they wait for it.
@@ -65,8 +71,6 @@ from hal import (
     FaultInjector,
     ImagePage,
     InterruptController,
-    IoError,
-    IoEvent,
     IoHandle,
     LinkChange,
     Output,
@@ -94,12 +98,14 @@ from hal.serial._frames import Role
 from hal.serial._host_link import HostLink, TraceHook, ignore_error
 from hal.serial._link import LinkEndpoint, LinkEstablished, LinkLost, LinkState
 from hal.serial._payloads import Event, Hello
+from hal.serial._remote_imaging import RemoteImaging
 from hal.serial._resync import (
     Snapshot,
     SyncKind,
     parse_snapshot,
     plan_resync,
     reboot_cause,
+    regulate_args,
     reset_cause_of,
     settle_imaging,
     sync_kind,
@@ -179,11 +185,9 @@ class SerialBoard(HostLink, BoardBase):
         self._outputs: dict[Output, bool] = dict.fromkeys(Output, False)
         self._display: tuple[str, str] = ("", "")
         self._windows: dict[AnalogChannel, tuple[float, float]] = {}
+        self._regulations: dict[Output, tuple[AnalogChannel, float, float]] = {}
         self._reset_cause = ResetCause.POWER_ON
         self._reset_handler: ResetHandler | None = None
-        self._handles: dict[int, IoHandle] = {}
-        self._cancel_later: set[int] = set()
-        self._next_handle = 0
         self._sim_backlog: deque[tuple[str, dict[str, Any]]] = deque()
         self._event_listeners: list[EventListener] = []
         self.resets = 0
@@ -203,6 +207,8 @@ class SerialBoard(HostLink, BoardBase):
             scheduler, None if not analog_poll_s else round(analog_poll_s * _S), self._analog,
             self._send, lambda: self._synced and not self._closed,
         )
+        self._imaging = RemoteImaging(scheduler, self._send, lambda: self._synced,
+                                      self._firmware_command_refused, self._count_not_sent)
 
         if transport is None:
             transport = PortTransport(url, scheduler, baud=baud, pace=pace)
@@ -244,7 +250,10 @@ class SerialBoard(HostLink, BoardBase):
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return frozenset({"remote", "faults"} if "sim" in self._capabilities else {"remote"})
+        device = self._capabilities
+        return frozenset({"remote"}
+                         | ({"faults"} if "sim" in device else set())
+                         | ({"regulator"} if "regulator" in device else set()))
 
     @property
     def faults(self) -> FaultInjector | None:
@@ -317,13 +326,24 @@ class SerialBoard(HostLink, BoardBase):
 
     def set_output(self, output: Output, on: bool) -> None:
         output = Output(output)
-        if self._outputs[output] == on:
+        if self._regulations.pop(output, None) is None and self._outputs[output] == on:
             return
         self._outputs[output] = bool(on)
         self._command("output.set", {"output": str(output), "on": bool(on)})
 
     def output(self, output: Output) -> bool:
         return self._outputs[Output(output)]
+
+    def regulate(
+        self, output: Output, channel: AnalogChannel, low_bound: float, high_bound: float
+    ) -> None:
+        if "regulator" not in self._capabilities:
+            raise ValueError(f"the device on {self._url} has no regulator")
+        if not low_bound <= high_bound:
+            raise ValueError(f"band [{low_bound}, {high_bound}] is empty")
+        output, channel = Output(output), AnalogChannel(channel)
+        self._regulations[output] = (channel, float(low_bound), float(high_bound))
+        self._command("output.regulate", regulate_args(output, *self._regulations[output]))
 
     def pulse_pickup(self) -> None:
         self._command("pickup.pulse", None)
@@ -344,37 +364,7 @@ class SerialBoard(HostLink, BoardBase):
     # -- hal.Board: imaging --------------------------------------------------------
 
     def _submit(self, page: ImagePage) -> IoHandle:
-        handle = IoHandle(page, self._cancel_imaging)
-        self._next_handle += 1
-        number = self._next_handle
-        if not self._synced:
-            self.stats.not_sent += 1
-            self._scheduler.call_soon(
-                lambda: handle.fail(IoError("the link to the board is down"))
-            )
-            return handle
-        self._handles[number] = handle
-        args = {"handle": number, "job": int(page.job), "page": int(page.page),
-                "coverage_pct": float(page.coverage_pct)}
-
-        def refused(error: PrinterLinkError) -> None:
-            if self._handles.pop(number, None) is handle:
-                handle.fail(IoError(f"imaging.submit refused: {error}"))
-            if isinstance(error, DeviceRejected):
-                self._firmware_command_refused("imaging.submit", args, error)
-
-        self._send("imaging.submit", args, None, refused)
-        return handle
-
-    def _cancel_imaging(self, handle: IoHandle) -> None:
-        number = next((n for n, h in self._handles.items() if h is handle), None)
-        if number is None:
-            return
-        del self._handles[number]
-        if self._synced:
-            self._send("imaging.cancel", {"handle": number}, None, ignore_error)
-        else:
-            self._cancel_later.add(number)
+        return self._imaging.submit(page)
 
     # -- requests ------------------------------------------------------------------------
 
@@ -437,9 +427,12 @@ class SerialBoard(HostLink, BoardBase):
     def _command(self, cmd: str, args: dict[str, Any] | None) -> None:
         """A fire-and-forget command of the firmware."""
         if not self._synced:
-            self.stats.not_sent += 1
+            self._count_not_sent()
             return
         self._send_state(cmd, args)
+
+    def _count_not_sent(self) -> None:
+        self.stats.not_sent += 1
 
     def _send_state(self, cmd: str, args: dict[str, Any] | None) -> None:
         """Send a command of the firmware's; a refusal is the firmware's bug."""
@@ -578,13 +571,15 @@ class SerialBoard(HostLink, BoardBase):
             self._display = snap.display
 
     def _resync(self, snap: Snapshot) -> None:
+        imaging = self._imaging
         plan = plan_resync(snap, inputs=self._inputs, outputs=self._outputs,
                            display=self._display, windows=self._windows,
-                           handles=list(self._handles), cancel_later=self._cancel_later)
+                           regulations=self._regulations,
+                           handles=list(imaging.pending), cancel_later=imaging.cancel_later)
         self._inputs.update(snap.inputs)
         self._analog.update(snap.analog)
-        settle_imaging(plan, self._handles)
-        self._cancel_later.clear()
+        settle_imaging(plan, imaging.pending)
+        imaging.cancel_later.clear()
         self._synced = True
         self.stats.resyncs += 1
         for number in plan.cancels:
@@ -600,13 +595,10 @@ class SerialBoard(HostLink, BoardBase):
         """The device's board reset (a reboot, or its own watchdog): what the emulated
         board does on a watchdog reset, on this side of the line."""
         self._synced = False  # nothing a dying firmware commands from an upcall goes out
-        handles = list(self._handles.values())
-        self._handles.clear()
-        self._cancel_later.clear()
-        for handle in handles:
-            handle.fail(IoError("board reset"))
+        self._imaging.fail_all("board reset")
         self._outputs = dict.fromkeys(Output, False)
         self._windows.clear()
+        self._regulations.clear()
         if snap is not None:
             self._apply_snapshot(snap)
             self._known_resets = snap.resets
@@ -648,8 +640,8 @@ class SerialBoard(HostLink, BoardBase):
                     self._on_window(AnalogChannel(data["channel"]), float(data["reading"]),
                                     Crossing(data["crossing"]), event.t_ns)
                 case "imaging":
-                    self._on_imaging(int(data["handle"]), str(data["state"]),
-                                     str(data.get("error") or ""))
+                    self._imaging.on_event(int(data["handle"]), str(data["state"]),
+                                           str(data.get("error") or ""))
                 case "reset":
                     cause = reset_cause_of(data.get("cause"))
                     if self._synced:
@@ -683,18 +675,3 @@ class SerialBoard(HostLink, BoardBase):
         if self._irq is not None and not self._opening:
             self.irq.raise_line(ANALOG_IRQ_LINE[channel],
                                 WindowCrossing(channel, reading, crossing), t_ns)
-
-    def _on_imaging(self, number: int, state: str, error: str) -> None:
-        handle = self._handles.get(number)
-        if handle is None:
-            return  # cancelled, failed at a reset, or of an earlier boot
-        if state == "started":
-            handle.post(IoEvent(self._scheduler.now_ns, "imaging_started"))
-        elif state == "done":
-            del self._handles[number]
-            handle.complete(handle.request)
-        elif state == "failed":
-            del self._handles[number]
-            handle.fail(IoError(error or "imaging failed"))
-        else:
-            raise ValueError(f"unknown imaging state {state!r}")

@@ -36,6 +36,14 @@ them did; a slower delivery, a stalled line, only make it later. Without a measu
 answer yet since the device's clock started, or a device without ``board.clock``) the
 bound is the newest instant heard plus the host's time since, which assumes no delay at
 all on the line: later by a round trip, never early.
+
+The quickest delivery must be among the exchanges measured, and a ``board.clock`` asked
+after a burst of commands waits behind them on a device that answers slowly (one that
+writes each answer byte by byte: QEMU's UARTs): those leads all read a slow line. So
+when the board is synchronised with fewer than :data:`_SEED_SAMPLES` measures, the clock
+is asked that many times, one after another a little apart, on the quiet line after the
+snapshot: the measure starts from the line's quick deliveries, not from the first
+pickup's burst.
 """
 
 from __future__ import annotations
@@ -58,6 +66,9 @@ _UNANCHORED_KEY = 1 << 62 << _PRIORITY_BITS
 """The key of a timer whose device instant is not known yet: later than any instant."""
 _POLL_FLOOR_NS = 1_000_000
 """The least host time between the answer to ``board.clock`` and the next ask."""
+_SEED_SAMPLES = 4
+"""``board.clock`` exchanges asked at synchronisation while fewer leads than this are
+known (see the module docstring)."""
 _LEAD_SAMPLES = 16
 """How many of the latest ``board.clock`` exchanges the command lead is taken from:
 enough to have seen the line's quick deliveries, few enough to follow a line that
@@ -95,6 +106,8 @@ class DeviceClock:
         """The command lead (host instant given less device instant handled) of each of
         the latest answered ``board.clock`` requests."""
         self._restarts = 0
+        self._seeds_left = 0
+        """``board.clock`` exchanges still to ask for the lead's first measures."""
         self.asked = 0
         """``board.clock`` requests sent (tests, benchmarks)."""
 
@@ -118,6 +131,16 @@ class DeviceClock:
         if self._unanchored:
             self._schedule_anchor()
         self._arm_poll()
+        if self._supported and len(self._leads) < _SEED_SAMPLES and not self._seeds_left:
+            self._seeds_left = _SEED_SAMPLES
+            self._seed()
+
+    def _seed(self) -> None:
+        if self._seeds_left and self._synced():
+            self._seeds_left -= 1
+            self._ask_clock([])
+        else:
+            self._seeds_left = 0
 
     def restart(self, t_ns: int | None) -> None:
         """A board reset: every timer is cancelled (its firmware is gone). ``t_ns``: the
@@ -256,6 +279,8 @@ class DeviceClock:
             self._anchor(batch, t_ns)
             self.heard(t_ns)
             self._arm_poll_after_answer()
+            if self._seeds_left:
+                self._scheduler.call_later(_POLL_FLOOR_NS, self._seed)
 
         def failed(error: PrinterLinkError) -> None:
             self._asking -= 1
@@ -264,10 +289,12 @@ class DeviceClock:
                     log.warning("the device does not answer board.clock (%s): its clock is "
                                 "estimated from its events", error)
                 self._supported = False
+                self._seeds_left = 0
                 self._anchor(batch, self._estimate_ns())
                 self._arm_poll()
             else:  # the link went: asked again when it is back (synced)
                 self._unanchored.extend(batch)
+                self._seeds_left = 0
 
         if not self._synced():
             self._unanchored.extend(batch)

@@ -8,7 +8,8 @@ carries it out.
   down a while. An edge is raised for every input whose level changed meanwhile; imaging
   handles the device no longer holds complete when it says it imaged them lately (their
   ``done`` event was lost with the session) and fail otherwise; the commanded outputs,
-  display and armed windows are applied again where the device differs (it went safe);
+  display and armed windows are applied again where the device differs (it went safe),
+  and the regulations the firmware set are set again (the safe state ended them);
   cancels and simulation commands asked for meanwhile go out; then ``link`` is raised
   with ``LinkChange(up=True)``.
 * **Reboot** (a new boot nonce), a ``reset`` event inside a synchronised session, or a
@@ -137,22 +138,26 @@ def plan_resync(
     outputs: Mapping[Output, bool],
     display: tuple[str, str],
     windows: Mapping[AnalogChannel, tuple[float, float]],
+    regulations: Mapping[Output, tuple[AnalogChannel, float, float]],
     handles: Iterable[int],
     cancel_later: Iterable[int],
 ) -> Resync:
     """The :class:`Resync` that brings a device that kept its boot back in line with
-    the firmware's view: ``inputs`` as last known, ``outputs``, ``display`` and armed
-    ``windows`` as commanded, imaging ``handles`` pending, and the handles whose cancel
-    waited for the link (``cancel_later``). A pending handle the device no longer holds
-    is ``imaged`` when the snapshot lists it among those it imaged lately, else ``lost``."""
+    the firmware's view: ``inputs`` as last known, ``outputs``, ``display``, armed
+    ``windows`` and ``regulations`` as commanded, imaging ``handles`` pending, and the
+    handles whose cancel waited for the link (``cancel_later``). A pending handle the
+    device no longer holds is ``imaged`` when the snapshot lists it among those it imaged
+    lately, else ``lost``."""
     commands: list[tuple[str, dict[str, Any]]] = []
     for output in Output:
-        if snap.outputs.get(output) != outputs[output]:
+        if output not in regulations and snap.outputs.get(output) != outputs[output]:
             commands.append(("output.set", {"output": str(output), "on": outputs[output]}))
     if snap.display is not None and snap.display != display:
         commands.append(("display.show", {"rows": list(display)}))
     for channel, (low, high) in windows.items():
         commands.append(("window.set", {"channel": str(channel), "low": low, "high": high}))
+    for output, regulation in regulations.items():  # the safe state ended them
+        commands.append(("output.regulate", regulate_args(output, *regulation)))
     gone = [n for n in handles if not snap.holds(n)]
     return Resync(
         imaged=[n for n in gone if n in snap.imaged],
@@ -161,6 +166,12 @@ def plan_resync(
         commands=commands,
         edges=[pin for pin in DigitalInput if snap.inputs.get(pin, inputs[pin]) != inputs[pin]],
     )
+
+
+def regulate_args(output: Output, channel: AnalogChannel, low: float, high: float
+                  ) -> dict[str, Any]:
+    """The arguments of ``output.regulate``."""
+    return {"output": str(output), "channel": str(channel), "low": low, "high": high}
 
 
 def settle_imaging(plan: Resync, handles: dict[int, IoHandle]) -> None:

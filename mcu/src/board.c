@@ -41,6 +41,12 @@ static struct {
 	uint64_t next_sample_us;
 	struct crossing kept[MCU_CHANNEL_COUNT]; /* fired while the link was down */
 
+	/* the regulator (output.regulate): the heater switched by fuser_c, sampled with the
+	 * comparators; one slot, as the heater is the one output this device regulates */
+	bool regulating;
+	float regulate_low;
+	float regulate_high;
+
 	uint32_t imaging[MCU_IMAGING_MAX]; /* the host's handles still pending, ascending */
 	size_t n_imaging;
 
@@ -194,6 +200,8 @@ static void set_output(enum mcu_output output, bool on)
 
 static void safe_state(void)
 {
+	/* Ended first: the regulator would otherwise switch the heater back on. */
+	B.regulating = false;
 	set_output(MCU_OUT_HEATER, false);
 	set_output(MCU_OUT_LASER, false);
 	set_output(MCU_OUT_MOTOR, false);
@@ -413,7 +421,37 @@ static void cmd_output_set(uint16_t rid)
 		refuse_args(rid);
 		return;
 	}
+	if (output == MCU_OUT_HEATER) {
+		B.regulating = false; /* the host takes the heater back */
+	}
 	set_output((enum mcu_output)output, on);
+	answer(rid, NULL);
+}
+
+static void cmd_output_regulate(uint16_t rid)
+{
+	int output;
+	int channel;
+	float low;
+	float high;
+	if (!arg_name("output", mcu_output_names, MCU_OUTPUT_COUNT, &output) ||
+	    !arg_name("channel", mcu_channel_names, MCU_CHANNEL_COUNT, &channel) ||
+	    !arg_number("low", &low) || !arg_number("high", &high)) {
+		refuse_args(rid);
+		return;
+	}
+	if (output != MCU_OUT_HEATER || channel != MCU_CH_FUSER_C) {
+		answer_error(rid, E_NOT_SUPPORTED, "this device regulates only heater by fuser_c");
+		return;
+	}
+	if (!(low <= high)) {
+		answer_error(rid, E_BAD_ARGUMENT, "the band is empty (low > high)");
+		return;
+	}
+	B.regulating = true;
+	B.regulate_low = low;
+	B.regulate_high = high;
+	B.sample_now = true; /* the rule applies at once, after this answer */
 	answer(rid, NULL);
 }
 
@@ -550,6 +588,7 @@ static const struct {
 	command_fn run;
 } commands[] = {
 	{"board.snapshot", cmd_snapshot},     {"output.set", cmd_output_set},
+	{"output.regulate", cmd_output_regulate},
 	{"pickup.pulse", cmd_pickup_pulse},   {"window.set", cmd_window_set},
 	{"analog.read", cmd_analog_read},     {"display.show", cmd_display_show},
 	{"imaging.submit", cmd_imaging_submit}, {"imaging.cancel", cmd_imaging_cancel},
@@ -611,17 +650,42 @@ static void sample_windows(uint64_t now_us)
 	}
 }
 
+/* Bang-bang with the band as its hysteresis: off at or above the top, on at or below the
+ * bottom, as it was in between. Switched through set_output(), so the snapshot shows it. */
+static void sample_regulator(void)
+{
+	float reading = port_analog_read(MCU_CH_FUSER_C);
+	bool on = B.outputs[MCU_OUT_HEATER];
+	if (reading >= B.regulate_high) {
+		on = false;
+	} else if (reading <= B.regulate_low) {
+		on = true;
+	}
+	if (on != B.outputs[MCU_OUT_HEATER]) {
+		set_output(MCU_OUT_HEATER, on);
+	}
+}
+
+/* Whether the channels are sampled: a comparator armed, or the regulator on. */
+static bool sampling(void)
+{
+	bool any = B.regulating;
+	for (int ch = 0; ch < MCU_CHANNEL_COUNT; ch++) {
+		any = any || B.armed[ch];
+	}
+	return any;
+}
+
 void board_set_now(uint64_t now_us) { B.now_us = now_us; }
 
 uint64_t board_poll(uint64_t now_us)
 {
 	B.now_us = now_us;
-	bool any_armed = false;
-	for (int ch = 0; ch < MCU_CHANNEL_COUNT; ch++) {
-		any_armed = any_armed || B.armed[ch];
-	}
-	if (any_armed && (B.sample_now || now_us >= B.next_sample_us)) {
+	if (sampling() && (B.sample_now || now_us >= B.next_sample_us)) {
 		sample_windows(now_us);
+		if (B.regulating) {
+			sample_regulator();
+		}
 		B.next_sample_us = now_us + MCU_ADC_SAMPLE_US;
 	}
 	B.sample_now = false;
@@ -642,12 +706,8 @@ uint64_t board_poll(uint64_t now_us)
 		B.reset_cause = MCU_RESET_SOFTWARE;
 	}
 
-	uint64_t next = UINT64_MAX;
-	for (int ch = 0; ch < MCU_CHANNEL_COUNT; ch++) {
-		if (B.armed[ch] && B.next_sample_us < next) {
-			next = B.next_sample_us;
-		}
-	}
+	/* Asked again: a one-shot comparator may have fired since. */
+	uint64_t next = sampling() ? B.next_sample_us : UINT64_MAX;
 	if (B.watchdog_counting) {
 		uint64_t quiet_us = B.last_heard_us + MCU_DEAD_AFTER_US / 2u;
 		next = B.watchdog_deadline_us < next ? B.watchdog_deadline_us : next;

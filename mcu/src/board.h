@@ -31,8 +31,8 @@ void board_imaging_progress(uint32_t handle, enum mcu_imaging_state state, uint6
 /* The time of this turn of the main loop (for answers and the watchdog). */
 void board_set_now(uint64_t now_us);
 
-/* Run the board's timers at `now_us` (comparators, watchdog, a reset waiting for its
- * answer to be acknowledged); return when it must run again. */
+/* Run the board's timers at `now_us` (comparators and the regulator's sampling, watchdog,
+ * a reset waiting for its answer to be acknowledged); return when it must run again. */
 uint64_t board_poll(uint64_t now_us);
 
 /* Whether the device must reset now, and why. */

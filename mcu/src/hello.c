@@ -7,6 +7,14 @@
 #define ROLE_HOST "host"
 #define ROLE_DEVICE "device"
 
+/* "plant" only with the simulated plant behind the pins; "regulator" always (the board
+ * core regulates the heater, output.regulate). */
+#if MCU_WITH_PLANT
+#define CAPS_COUNT 2u
+#else
+#define CAPS_COUNT 1u
+#endif
+
 /* First pass: the version alone, skipping whatever else the map holds. */
 static enum hello_result find_version(const uint8_t *payload, size_t len, uint8_t *version)
 {
@@ -134,11 +142,11 @@ size_t hello_encode(uint8_t *buf, size_t cap, uint64_t boot, uint32_t session,
 	bool ok = zcbor_map_start_encode(zs, 10) &&
 		  cbor_put_text(zs, "version") && zcbor_uint32_put(zs, MCU_PROTOCOL_VERSION) &&
 		  cbor_put_text(zs, "role") && cbor_put_text(zs, ROLE_DEVICE) &&
-		  cbor_put_text(zs, "caps") && zcbor_list_start_encode(zs, 1) &&
+		  cbor_put_text(zs, "caps") && zcbor_list_start_encode(zs, CAPS_COUNT) &&
 #if MCU_WITH_PLANT
 		  cbor_put_text(zs, "plant") &&
 #endif
-		  zcbor_list_end_encode(zs, 1) &&
+		  cbor_put_text(zs, "regulator") && zcbor_list_end_encode(zs, CAPS_COUNT) &&
 		  cbor_put_text(zs, "limits") && zcbor_map_start_encode(zs, 3) &&
 		  cbor_put_text(zs, "max_payload") && zcbor_uint32_put(zs, MCU_RX_PAYLOAD_MAX) &&
 		  cbor_put_text(zs, "window") && zcbor_uint32_put(zs, MCU_WINDOW) &&

@@ -161,7 +161,7 @@ static size_t make_request(uint8_t *buf, size_t cap)
 	static const char *const channels[] = {"toner_pct", "fuser_c", "x"};
 	ZCBOR_STATE_E(zs, MCU_ZCBOR_BACKUPS, buf, cap, 1);
 	bool ok = zcbor_map_start_encode(zs, 2) && cbor_put_text(zs, "cmd");
-	switch (below(13)) {
+	switch (below(14)) {
 	case 0:
 		ok = ok && cbor_put_text(zs, below(2) == 0 ? "board.snapshot" : "board.clock");
 		break;
@@ -217,6 +217,17 @@ static size_t make_request(uint8_t *buf, size_t cap)
 		break;
 	case 11:
 		ok = ok && cbor_put_text(zs, "no.such.command");
+		break;
+	case 12:
+		/* bands of either order around the fuser's range, pairs good and bad */
+		ok = ok && cbor_put_text(zs, "output.regulate") && cbor_put_text(zs, "args") &&
+		     zcbor_map_start_encode(zs, 4) && cbor_put_text(zs, "output") &&
+		     cbor_put_text(zs, outputs[below(2) == 0 ? 0 : below(5)]) &&
+		     cbor_put_text(zs, "channel") &&
+		     cbor_put_text(zs, channels[below(2) == 0 ? 1 : below(3)]) &&
+		     cbor_put_text(zs, "low") && zcbor_float64_put(zs, (double)below(300) - 50.0) &&
+		     cbor_put_text(zs, "high") && zcbor_int32_put(zs, (int32_t)below(300)) &&
+		     zcbor_map_end_encode(zs, 4);
 		break;
 	default:
 		ok = ok && cbor_put_text(zs, "device.stats") && cbor_put_text(zs, "args") &&

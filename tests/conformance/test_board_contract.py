@@ -184,6 +184,41 @@ def test_the_fuser_comparator_fires_when_the_heater_warms_it(bench: Bench) -> No
     assert crossing.reading >= fuser.ready_c - 3.0
 
 
+def test_the_regulator_holds_the_fuser_in_its_band_until_the_heater_is_taken_back(
+    bench: Bench,
+) -> None:
+    board = bench.board
+    fuser = board.config.fuser
+    low, high = fuser.ready_c - fuser.hysteresis_c, fuser.ready_c + fuser.hysteresis_c
+    cold = fuser.ready_c - 4 * fuser.hysteresis_c
+    assert "regulator" in board.capabilities  # devkit's board file and every device here
+    board.set_output(Output.HEATER, True)
+    board.set_window(AnalogChannel.FUSER_C, -1000.0, low)
+    bench.wait_until(lambda: bool(bench.raised("fuser")), timeout_s=fuser.warmup_limit_s,
+                     what="the fuser reaching its band")
+    board.regulate(Output.HEATER, AnalogChannel.FUSER_C, low, high)
+    board.set_window(AnalogChannel.FUSER_C, cold, fuser.over_temp_c)
+    readings = []
+    for _ in range(60):  # 30 of the fuser's band cycles: it leaves the band in ~20 ms
+        bench.run_for(0.025)
+        readings.append(board.read_analog(AnalogChannel.FUSER_C))
+    # The band, give or take what a reading sees between two of the device's samples.
+    margin_c = 1.5 + 3 * fuser.thermistor_noise_c
+    assert low - margin_c <= min(readings) and max(readings) <= high + margin_c, readings
+    assert len(bench.raised("fuser")) == 1  # neither cold nor over: the band held
+    board.set_output(Output.HEATER, False)  # the firmware takes it back: it cools
+    bench.wait_until(lambda: len(bench.raised("fuser")) == 2, timeout_s=2.0,
+                     what="the fuser cooling below its cold bound")
+    crossing = bench.raised("fuser")[-1]
+    assert isinstance(crossing, WindowCrossing) and crossing.crossing is Crossing.BELOW
+    assert not board.output(Output.HEATER)
+
+
+def test_an_empty_band_is_refused(bench: Bench) -> None:
+    with pytest.raises(ValueError):
+        bench.board.regulate(Output.HEATER, AnalogChannel.FUSER_C, 200.0, 100.0)
+
+
 def test_an_empty_window_is_refused(bench: Bench) -> None:
     with pytest.raises(ValueError):
         bench.board.set_window(AnalogChannel.FUSER_C, 200.0, 100.0)

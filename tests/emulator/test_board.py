@@ -750,3 +750,34 @@ def test_a_driver_meets_a_jam_and_the_user_clears_it() -> None:
     board.faults.set_cover(True)
     assert board.sheets_removed == 1
     assert [h.state for h in driver.handles] == [IoState.DONE, IoState.FAILED, IoState.PENDING]
+
+
+def test_the_regulator_is_the_board_files_and_only_for_the_heater_by_the_fuser() -> None:
+    assert "regulator" not in EmulatedBoard(LP).capabilities
+    with pytest.raises(ValueError, match="no regulator"):
+        EmulatedBoard(LP).regulate(Output.HEATER, AnalogChannel.FUSER_C, 170.0, 180.0)
+    devkit = EmulatedBoard(load_board("devkit"))
+    assert "regulator" in devkit.capabilities
+    with pytest.raises(ValueError, match="only heater by fuser_c"):
+        devkit.regulate(Output.MOTOR, AnalogChannel.FUSER_C, 170.0, 180.0)
+    with pytest.raises(ValueError, match="empty"):
+        devkit.regulate(Output.HEATER, AnalogChannel.FUSER_C, 180.0, 170.0)
+
+
+def test_the_regulators_switches_are_the_heaters_state_and_probed_until_taken_back() -> None:
+    board = EmulatedBoard(load_board("devkit"))
+    seen: list[tuple[int, bool]] = []
+    board.add_probe(lambda t, scope, signal, value: seen.append((t, bool(value)))
+                    if (scope, signal) == ("board", "heater") else None)
+    seen.clear()
+    board.regulate(Output.HEATER, AnalogChannel.FUSER_C, 100.0, 110.0)  # cold: on at once
+    assert board.output(Output.HEATER) and seen == [(0, True)]
+    board.scheduler.run_until(2 * S)
+    assert len(seen) > 10 and [on for _, on in seen[:3]] == [True, False, True]
+    assert board.outputs[Output.HEATER] is seen[-1][1]
+    assert 100.0 - 1e-6 <= board.fuser_temp_c <= 110.0 + 1e-6
+    board.set_output(Output.HEATER, False)
+    switches = len(seen)
+    board.scheduler.run_until(4 * S)
+    assert len(seen) <= switches + 1 and not board.output(Output.HEATER)
+    assert board.fuser_temp_c < 100.0

@@ -5,8 +5,11 @@ jobs."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from itertools import pairwise
+
+import pytest
 
 from boards import BoardConfig
 from emulator.board import EmulatedBoard
@@ -24,9 +27,21 @@ def test_the_fuser_is_ready_when_the_curve_reaches_ready_c(rig: Rig, lp2000: Boa
     assert rig.state("fuser") == "ready"
 
 
+REGULATIONS = pytest.mark.parametrize("regulation", ["firmware", "board"])
+"""Who switches the heater in the band: the same outcomes either way."""
+
+
+def regulated_by(config: BoardConfig, regulation: str) -> BoardConfig:
+    return dataclasses.replace(config, fuser=dataclasses.replace(config.fuser,
+                                                                 regulation=regulation))
+
+
+@REGULATIONS
 def test_the_loop_holds_the_band_while_a_long_job_draws_heat(
-    rig: Rig, lp2000: BoardConfig
+    lp2000: BoardConfig, regulation: str
 ) -> None:
+    lp2000 = regulated_by(lp2000, regulation)
+    rig = Rig(lp2000)
     f = lp2000.fuser
     cold_c = f.ready_c - 4 * f.hysteresis_c
     temps: list[float] = []
@@ -42,6 +57,7 @@ def test_the_loop_holds_the_band_while_a_long_job_draws_heat(
     assert job.delivered == 60 and rig.of("fuser_cold") == []
     assert all(cold_c <= t <= f.ready_c + f.hysteresis_c + 1e-9 for t in temps)
     assert True in heater and False in heater  # bang-bang: it switches both ways
+    assert rig.board.fuser.regulated is (regulation == "board")
     # One page per pitch throughout: the fuser never held the engine up.
     picks = rig.times("page_feeding")
     assert {b - a for a, b in pairwise(picks)} == {lp2000.page_pitch_ns}
@@ -77,9 +93,12 @@ def test_a_job_sent_after_a_fuser_error_fails_at_once(lp2000: BoardConfig) -> No
     assert rig.board.sheets_picked == 0 and not rig.board.output(Output.HEATER)
 
 
+@REGULATIONS
 def test_a_heater_that_fails_mid_job_stops_the_pickups_with_exact_page_accounting(
-    rig: Rig, lp2000: BoardConfig
+    lp2000: BoardConfig, regulation: str
 ) -> None:
+    lp2000 = regulated_by(lp2000, regulation)
+    rig = Rig(lp2000)
     job = rig.printer.submit(40, 5.0)
     rig.run_until(lambda: len(rig.of("page_delivered")) == 5)
     rig.board.set_heater_failed(True)
@@ -98,9 +117,12 @@ def test_a_heater_that_fails_mid_job_stops_the_pickups_with_exact_page_accountin
     assert not rig.board.output(Output.HEATER) and not rig.board.output(Output.MOTOR)
 
 
+@REGULATIONS
 def test_a_fuser_that_goes_cold_and_recovers_resumes_printing_when_ready(
-    rig: Rig, lp2000: BoardConfig
+    lp2000: BoardConfig, regulation: str
 ) -> None:
+    lp2000 = regulated_by(lp2000, regulation)
+    rig = Rig(lp2000)
     job = rig.printer.submit(12, 5.0)
     rig.run_until(lambda: len(rig.of("page_delivered")) == 5)
     rig.board.set_heater_failed(True)

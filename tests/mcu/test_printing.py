@@ -63,15 +63,7 @@ def test_printer_emu_run_prints_20_pages_each_exactly_once(kind: str) -> None:
     assert run["jams"] == 0 and run["warnings"] == 0
 
 
-_HEATER_LOOP_OVER_A_SLOW_LINE = pytest.mark.skip(
-    reason="waits on issue 15: on QEMU's mps2 (a byte a turn of QEMU's loop) the host closes "
-    "devkit's fast heater loop too slowly when the machine is loaded (fuser_cold mid-job, "
-    "a pitch skipped, 1 run in 3 with a busy core); the heater's loop belongs on the device")
-
-
-@pytest.mark.parametrize("kind", [
-    pytest.param(kind, marks=_HEATER_LOOP_OVER_A_SLOW_LINE) if kind == "mps2" else kind
-    for kind in DEVICE_KINDS])
+@pytest.mark.parametrize("kind", DEVICE_KINDS)
 def test_the_hil_printing_tests_pass_on_the_device(kind: str) -> None:
     with McuDevice(kind) as device:
         result = subprocess.run(

@@ -84,10 +84,14 @@ def test_the_frame_types_are_the_codes() -> None:
 
 
 def test_the_capabilities_are_those_the_devices_announce() -> None:
-    assert first_column("capabilities") == ["sim", "smp", "plant"]
+    assert first_column("capabilities") == ["sim", "smp", "plant", "regulator"]
     hello_c = (MCU_DIR / "src" / "hello.c").read_text()
     announced = set(re.findall(r'cbor_put_text\(zs, "(\w+)"\)', hello_c))
-    assert {"plant"} <= announced
+    assert {"plant", "regulator"} <= announced
+    # "plant" only with the plant built in; "regulator" on every port (the board core's)
+    unconditional = re.sub(r"#if MCU_WITH_PLANT\n.*?#endif\n", "", hello_c, flags=re.S)
+    always = set(re.findall(r'cbor_put_text\(zs, "(\w+)"\)', unconditional))
+    assert "regulator" in always and "plant" not in always
 
 
 def _documented_commands() -> set[str]:

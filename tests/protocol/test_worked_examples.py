@@ -69,7 +69,7 @@ def test_python_builds_the_example_payloads() -> None:
     from hal.serial._payloads import Hello  # Hello is not exported; the page's example is
 
     hello = Hello.from_payload(EXAMPLES["hello"].payload)
-    assert hello.role is Role.DEVICE and hello.capabilities == frozenset({"plant"})
+    assert hello.role is Role.DEVICE and hello.capabilities == frozenset({"plant", "regulator"})
     assert hello.to_payload() == EXAMPLES["hello"].payload  # "version" first, as sent
     event = EventPayload("reset", 1_500_000, {"cause": "power_on"})
     assert event.to_payload() == EXAMPLES["event"].payload

@@ -355,3 +355,74 @@ def test_re_arming_without_acting_fires_one_ns_later() -> None:
     rig2.fuser.set_heater(True)
     rig2.run(first + 2)
     assert [t for t, _ in rig2.crossings] == [first, first + 1, first + 2]
+
+
+# -- the regulator ---------------------------------------------------------------------
+
+
+def regulated_rig(
+    low_c: float = 175.0, high_c: float = 185.0
+) -> tuple[Rig, list[tuple[int, bool]]]:
+    """A rig warmed to ``low_c`` with the heater on, then handed to the regulator."""
+    rig = Rig()
+    switches: list[tuple[int, bool]] = []
+    rig.fuser.on_regulated = lambda on: switches.append((rig.scheduler.now_ns, on))
+    rig.fuser.set_heater(True)
+    rig.run(crossing_ns(F.ambient_c, F.max_c, low_c))
+    rig.fuser.regulate(low_c, high_c)
+    return rig, switches
+
+
+def test_the_regulator_switches_at_the_bounds_of_the_closed_form() -> None:
+    rig, switches = regulated_rig()
+    start = rig.scheduler.now_ns
+    temp0 = rig.fuser.temp_c()
+    assert switches == []  # inside the band: the heater keeps its state
+    up = crossing_ns(temp0, F.max_c, 185.0)
+    down = crossing_ns(185.0, F.ambient_c, 175.0)  # re-based on the bound it switched at
+    rig.run(start + up + down + 1)
+    assert switches == [(start + up, False), (start + up + down, True)]
+    assert rig.fuser.heater_on
+    assert rig.fuser.temp_c() == pytest.approx(175.0, abs=1e-6)
+
+
+def test_the_regulator_keeps_the_band_for_as_long_as_it_holds() -> None:
+    rig, switches = regulated_rig()
+    temps = []
+    for _ in range(600):  # a minute, every 100 ms
+        rig.run(rig.scheduler.now_ns + 100 * MS)
+        temps.append(rig.fuser.temp_c())
+    assert min(temps) >= 175.0 - 1e-6 and max(temps) <= 185.0 + 1e-6
+    assert len(switches) > 10 and rig.crossings == []
+
+
+def test_a_sheet_that_takes_it_below_the_band_switches_the_heater_on_at_once() -> None:
+    rig, switches = regulated_rig(low_c=170.0, high_c=172.0)
+    rig.run(rig.scheduler.now_ns + crossing_ns(170.0, F.max_c, 172.0))  # off at the top
+    assert switches[-1][1] is False
+    rig.fuser.draw_sheet()  # 4 C: below the band now
+    assert switches[-1] == (rig.scheduler.now_ns, True)
+
+
+def test_regulating_above_the_band_switches_the_heater_off_at_once() -> None:
+    rig, switches = regulated_rig(low_c=100.0, high_c=110.0)
+    rig.fuser.regulate(60.0, 70.0)
+    assert switches == [(rig.scheduler.now_ns, False)] and not rig.fuser.heating
+
+
+def test_the_firmware_takes_the_heater_back() -> None:
+    rig, switches = regulated_rig()
+    rig.fuser.set_heater(False)
+    assert not rig.fuser.regulated
+    rig.run(rig.scheduler.now_ns + 60 * S)
+    assert switches == [] and rig.fuser.temp_c() < 100.0
+
+
+def test_a_failed_heater_leaves_the_regulator_nothing_to_switch() -> None:
+    rig, switches = regulated_rig()
+    rig.fuser.set_failed(True)
+    rig.run(rig.scheduler.now_ns + 60 * S)
+    assert switches == [] and rig.fuser.heater_on and rig.fuser.temp_c() < 100.0
+    rig.fuser.set_failed(False)  # repaired: heating again, off at the top
+    rig.run(rig.scheduler.now_ns + 60 * S)
+    assert switches[0][1] is False and 175.0 - 1e-6 <= rig.fuser.temp_c() <= 185.0 + 1e-6

@@ -192,10 +192,28 @@ def test_an_anchor_lost_with_the_link_is_asked_again_when_the_board_is_synced(
     dev.synced = True
     dev.clock.synced(2_000)
     sched.run_until(sched.now_ns)
+    assert len(dev.asked) == 2  # the first seed of the command lead, then the anchor
+    dev.answer(2_500)
     dev.answer(3_000)
     dev.clock.heard(3_011)
     sched.run_until(sched.now_ns)
     assert ran == ["due"]
+
+
+def test_a_synced_board_is_asked_its_clock_a_few_times_to_seed_the_command_lead(
+        sched: Scheduler, dev: Device) -> None:
+    dev.clock.synced(0)
+    answers = 0
+    while dev.asked:  # one exchange at a time, a millisecond apart
+        assert len(dev.asked) == 1
+        dev.answer(sched.now_ns + 1_005 * MS)  # clocks 1 s apart, a line of 5 ms
+        answers += 1
+        sched.run_until(sched.now_ns + 2 * MS)
+    assert answers == 4
+    # A command given 1,005 ms before the device instant wanted is carried out then.
+    assert dev.clock.host_ns_for_command_at(2_000 * MS) == 995 * MS
+    dev.clock.synced(sched.now_ns)  # measures known: no more seeds
+    assert dev.asked == []
 
 
 def test_not_synced_nothing_is_asked(sched: Scheduler, dev: Device) -> None:

@@ -22,13 +22,18 @@ def _snapshot_result(**extra: Any) -> dict[str, Any]:
     }
 
 
-def _plan(snap: Snapshot, handles: list[int]) -> Resync:
+def _plan(
+    snap: Snapshot,
+    handles: list[int],
+    regulations: dict[Output, tuple[AnalogChannel, float, float]] | None = None,
+) -> Resync:
     return plan_resync(
         snap,
         inputs=snap.inputs,
-        outputs=dict.fromkeys(Output, False),
+        outputs=dict.fromkeys(Output, True),
         display=("", ""),
         windows={},
+        regulations=regulations or {},
         handles=handles,
         cancel_later=[],
     )
@@ -64,3 +69,14 @@ def test_a_device_that_does_not_report_imaged_loses_every_handle_it_no_longer_ho
     assert snap.imaged == frozenset()
     plan = _plan(snap, [1, 2])
     assert (plan.imaged, plan.lost) == ([], [1, 2])
+
+
+def test_a_regulation_is_set_again_and_its_output_left_to_it() -> None:
+    snap = parse_snapshot(_snapshot_result())  # the device went safe: every output off
+    band = (AnalogChannel.FUSER_C, 178.0, 182.0)
+    plan = _plan(snap, [], regulations={Output.HEATER: band})
+    set_again = {args["output"] for cmd, args in plan.commands if cmd == "output.set"}
+    assert set_again == {str(o) for o in Output} - {"heater"}
+    assert ("output.regulate", {"output": "heater", "channel": "fuser_c", "low": 178.0,
+                                "high": 182.0}) in plan.commands
+    assert plan.commands[-1][0] == "output.regulate"

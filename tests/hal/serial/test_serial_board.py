@@ -204,7 +204,7 @@ def test_opens_synchronised_with_the_devices_state(rig: Rig) -> None:
     assert board.synced
     assert board.config.name == "devkit"
     assert board.reset_cause is ResetCause.POWER_ON
-    assert board.capabilities == frozenset({"faults", "remote"})
+    assert board.capabilities == frozenset({"faults", "remote", "regulator"})
     assert isinstance(board.faults, FaultInjector)
     for pin in DigitalInput:
         assert board.read_input(pin) == device_board.read_input(pin), pin
@@ -244,7 +244,7 @@ def test_silence_on_the_line_is_a_bounded_error() -> None:
 def test_a_device_without_sim_offers_no_faults() -> None:
     rig = Rig(sim=False)
     assert rig.board.faults is None
-    assert rig.board.capabilities == frozenset({"remote"})
+    assert rig.board.capabilities == frozenset({"remote", "regulator"})
     assert rig.board.observe() is None
 
 
