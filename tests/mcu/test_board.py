@@ -160,3 +160,32 @@ def test_a_sheet_imaged_is_in_the_snapshots_imaged(mcu_device: McuDevice,
     assert before["imaged"] == []
     assert after["imaging"] == []
     assert after["imaged"] == [70_000]
+
+
+def test_the_snapshots_imaged_keeps_the_latest_32_oldest_first(devkit: BoardConfig) -> None:
+    """The ring of handles imaged lately (docs/board-commands.md, ``board.snapshot``)
+    wraps: after 40 pages it holds the last 32, oldest first. The host build only: the
+    ring is the core's, the same code on every port."""
+    pages = 40
+    done: list[int] = []
+    with McuDevice("host") as device, _board(device, devkit) as board:
+        board.add_event_listener(
+            lambda event, _t_ns: done.append(event.data["handle"])
+            if event.kind == "imaging" and event.data.get("state") == "done" else None)
+        for output in ("motor", "laser"):
+            board.query("output.set", {"output": output, "on": True}, timeout_s=5.0)
+        for handle in range(1, pages + 1):
+            board.query("imaging.submit",
+                        {"handle": handle, "job": 1, "page": handle, "coverage_pct": 5.0},
+                        timeout_s=5.0)
+            board.query("pickup.pulse", timeout_s=5.0)
+            # Done when its sheet leaves the drum: the pickup roller is clear by then.
+            assert board.scheduler.run_until(lambda h=handle: h in done,  # type: ignore[misc]
+                                             timeout_ns=5 * S)
+        snapshot = board.query("board.snapshot", timeout_s=5.0)
+        for output in ("motor", "laser"):
+            board.query("output.set", {"output": output, "on": False}, timeout_s=5.0)
+        status = device.stop()
+    assert done == list(range(1, pages + 1))
+    assert snapshot["imaged"] == list(range(pages - 31, pages + 1))
+    assert status == 0, device.stderr_text()[-3000:]
