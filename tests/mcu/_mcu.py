@@ -9,14 +9,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from benchmarks import mcu_device
 from benchmarks.mcu_device import MCU_DIR, QEMU_MACHINES
+from boards import BoardConfig
+from hal.serial import SerialBoard
 from tests.conftest import MISSING_TOOL
 
-__all__ = ["DEVICE_KINDS", "MCU_DIR", "QEMU_MACHINES", "McuDevice", "build"]
+__all__ = ["DEVICE_KINDS", "MCU_DIR", "QEMU_MACHINES", "McuDevice", "build", "serial_board"]
 
 DEVICE_KINDS = ("host", "microbit", "mps2")
 """The devices every link test runs on (``host-asan`` joins where memory matters)."""
@@ -47,3 +50,15 @@ class McuDevice(mcu_device.McuDevice):
     def start(self) -> str:
         with _as_test_outcome():
             return super().start()
+
+
+@contextlib.contextmanager
+def serial_board(device: mcu_device.McuDevice, config: BoardConfig,
+                 **options: Any) -> Iterator[SerialBoard]:
+    """A :class:`SerialBoard` on ``device`` at its line rate (``options`` for the
+    board), closed however the test ends."""
+    board = SerialBoard(device.url, config, baud=device.line_baud, **options)
+    try:
+        yield board
+    finally:
+        board.close()

@@ -6,24 +6,15 @@ the heater is left on.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 from boards import BoardConfig
 from hal.serial import Event, SerialBoard
-from tests.mcu._mcu import McuDevice
+from tests.mcu._mcu import McuDevice, serial_board
 
 S = 1_000_000_000
 
 
-@contextlib.contextmanager
-def _board(device: McuDevice, config: BoardConfig) -> Iterator[SerialBoard]:
-    board = SerialBoard(device.url, config, baud=device.line_baud, analog_poll_s=None)
-    try:
-        yield board
-    finally:
-        board.close()
 
 
 def _clock_ns(board: SerialBoard) -> int:
@@ -48,7 +39,7 @@ def test_board_clock_reads_the_clock_of_the_events(mcu_device: McuDevice,
     pickup and the one read after it: answers come in order."""
     travel_ns = round(devkit.paper_path.feed_sensor_mm / devkit.engine.paper_speed_mm_s * 1e9)
     edges: list[Event] = []
-    with _board(mcu_device, devkit) as board:
+    with serial_board(mcu_device, devkit, analog_poll_s=None) as board:
         board.add_event_listener(
             lambda event, _t_ns: edges.append(event)
             if event.kind == "input" and event.data == {"name": "feed_sensor", "level": True}
@@ -67,7 +58,7 @@ def test_board_clock_reads_the_clock_of_the_events(mcu_device: McuDevice,
 
 def test_board_clock_runs_with_the_snapshots_clock(mcu_device: McuDevice,
                                                    devkit: BoardConfig) -> None:
-    with _board(mcu_device, devkit) as board:
+    with serial_board(mcu_device, devkit, analog_poll_s=None) as board:
         readings: list[int] = []
         for _ in range(3):
             readings.append(board.query("board.snapshot", timeout_s=5.0)["t_ns"])
@@ -86,7 +77,7 @@ def test_the_fuser_cutoff_holds_the_heated_element_at_the_board_files_cutoff(
     cutoff_c = devkit.fuser.cutoff_c
     assert devkit.fuser.max_c > devkit.fuser.over_temp_c > cutoff_c  # the test means it
     crossings: list[dict[str, Any]] = []
-    with _board(mcu_device, devkit) as board:
+    with serial_board(mcu_device, devkit, analog_poll_s=None) as board:
         board.add_event_listener(
             lambda event, _t_ns: crossings.append(event.data) if event.kind == "window"
             else None)
@@ -116,7 +107,7 @@ def test_every_sheet_picked_at_the_rated_pitch_reaches_the_feed_sensor_on_time(
     travel_ns = round(devkit.paper_path.feed_sensor_mm / devkit.engine.paper_speed_mm_s * 1e9)
     leads: list[int] = []
     picks: list[tuple[int, int]] = []
-    with _board(mcu_device, devkit) as board:
+    with serial_board(mcu_device, devkit, analog_poll_s=None) as board:
         board.add_event_listener(
             lambda event, _t_ns: leads.append(event.t_ns)
             if event.kind == "input" and event.data == {"name": "feed_sensor", "level": True}
@@ -141,7 +132,7 @@ def test_a_sheet_imaged_is_in_the_snapshots_imaged(mcu_device: McuDevice,
     """The snapshot keeps the handles imaged lately (``imaged``), so that a host whose
     ``done`` event was lost with a session completes the page instead of failing it."""
     done: list[dict[str, Any]] = []
-    with _board(mcu_device, devkit) as board:
+    with serial_board(mcu_device, devkit, analog_poll_s=None) as board:
         board.add_event_listener(
             lambda event, _t_ns: done.append(event.data)
             if event.kind == "imaging" and event.data.get("state") != "started" else None)
@@ -168,7 +159,7 @@ def test_the_snapshots_imaged_keeps_the_latest_32_oldest_first(devkit: BoardConf
     ring is the core's, the same code on every port."""
     pages = 40
     done: list[int] = []
-    with McuDevice("host") as device, _board(device, devkit) as board:
+    with McuDevice("host") as device, serial_board(device, devkit, analog_poll_s=None) as board:
         board.add_event_listener(
             lambda event, _t_ns: done.append(event.data["handle"])
             if event.kind == "imaging" and event.data.get("state") == "done" else None)

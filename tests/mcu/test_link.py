@@ -9,26 +9,18 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
 from boards import BoardConfig
 from hal import ResetCause, Scheduler, WallClock
 from hal.serial import Event, PortTransport, PrinterLinkError, SerialBoard, Transport
-from tests.mcu._mcu import DEVICE_KINDS, McuDevice, build
+from tests.mcu._mcu import DEVICE_KINDS, McuDevice, build, serial_board
 
 S = 1_000_000_000
 
 
-@contextlib.contextmanager
-def _board(device: McuDevice, config: BoardConfig, **options: Any) -> Iterator[SerialBoard]:
-    board = SerialBoard(device.url, config, baud=device.line_baud, **options)
-    try:
-        yield board
-    finally:
-        board.close()
 
 
 def _device_stats(board: SerialBoard) -> dict[str, int]:
@@ -46,7 +38,7 @@ def test_the_link_comes_up_within_2_s_of_launch_with_a_valid_hello(
 ) -> None:
     build(kind)  # not timed
     started = time.monotonic()
-    with McuDevice(kind) as device, _board(device, devkit, open_timeout_s=2.0) as board:
+    with McuDevice(kind) as device, serial_board(device, devkit, open_timeout_s=2.0) as board:
         took_s = time.monotonic() - started
         hello = board.hello
     assert took_s < 2.0
@@ -62,22 +54,22 @@ def test_the_link_comes_up_within_2_s_of_launch_with_a_valid_hello(
 
 
 def test_the_host_build_serves_a_tcp_port_too(devkit: BoardConfig) -> None:
-    with McuDevice("host-tcp") as device, _board(device, devkit) as board:
+    with McuDevice("host-tcp") as device, serial_board(device, devkit) as board:
         assert device.url.startswith("socket://127.0.0.1:")
         assert board.query("board.snapshot", timeout_s=2.0)["reset_cause"] == "power_on"
     with McuDevice("host-tcp") as device:
-        with _board(device, devkit) as board:  # one client, then the next
+        with serial_board(device, devkit) as board:  # one client, then the next
             board.query("analog.read", {"channel": "fuser_c"}, timeout_s=2.0)
-        with _board(device, devkit) as board:
+        with serial_board(device, devkit) as board:
             board.query("analog.read", {"channel": "fuser_c"}, timeout_s=2.0)
 
 
 def test_boot_nonces_differ_across_launches(mcu_device: McuDevice, devkit: BoardConfig) -> None:
     nonces = []
-    with _board(mcu_device, devkit) as board:
+    with serial_board(mcu_device, devkit) as board:
         assert board.hello is not None
         nonces.append(board.hello.boot_nonce)
-    with McuDevice(mcu_device.kind) as again, _board(again, devkit) as board:
+    with McuDevice(mcu_device.kind) as again, serial_board(again, devkit) as board:
         assert board.hello is not None
         nonces.append(board.hello.boot_nonce)
     assert nonces[0] != nonces[1]
@@ -86,7 +78,7 @@ def test_boot_nonces_differ_across_launches(mcu_device: McuDevice, devkit: Board
 def test_board_reset_reboots_with_a_new_nonce_and_cause_software(
     mcu_device: McuDevice, devkit: BoardConfig
 ) -> None:
-    with _board(mcu_device, devkit) as board:
+    with serial_board(mcu_device, devkit) as board:
         assert board.hello is not None
         first = board.hello.boot_nonce
         events: list[Event] = []
@@ -133,7 +125,7 @@ DEVICES_AND_ASAN = pytest.mark.parametrize("kind", ["host", "host-asan", "microb
 def test_1000_requests_are_answered_exactly_once_in_order_in_one_session(
     kind: str, devkit: BoardConfig
 ) -> None:
-    with McuDevice(kind) as device, _board(device, devkit, analog_poll_s=None) as board:
+    with McuDevice(kind) as device, serial_board(device, devkit, analog_poll_s=None) as board:
         answers = _ask_many(board, 1000, timeout_s=120.0)
         assert answers == list(range(1000))
         # Every request of the session (the board's own board.clock too) answered once.
@@ -208,7 +200,7 @@ def test_1000_requests_survive_5_percent_damaged_frames_each_way(
     with McuDevice(kind) as device:
         transport: Transport = _DamagingTransport(PortTransport(device.url, scheduler),
                                                   to_device, to_host)
-        with _board(device, devkit, scheduler=scheduler, transport=transport,
+        with serial_board(device, devkit, scheduler=scheduler, transport=transport,
                     analog_poll_s=None) as board:
             to_device.rate = to_host.rate = 0.05
             answers = _ask_many(board, 1000, timeout_s=240.0)
@@ -227,7 +219,7 @@ def test_1000_requests_survive_5_percent_damaged_frames_each_way(
 
 
 def test_an_idle_link_is_held_by_heartbeats(mcu_device: McuDevice, devkit: BoardConfig) -> None:
-    with _board(mcu_device, devkit, analog_poll_s=None) as board:
+    with serial_board(mcu_device, devkit, analog_poll_s=None) as board:
         assert board.hello is not None
         dead_after_s = board.hello.dead_after_ns / S
         before = _device_stats(board)
@@ -250,7 +242,7 @@ def test_host_silence_ends_the_session_and_makes_the_outputs_safe(
     imaged (the laser is dark) — while the panel's lamps stay as they were."""
     commanded = ("heater", "motor", "laser", "led_ready")
     hot_c = 150.0
-    with _board(mcu_device, devkit) as board:
+    with serial_board(mcu_device, devkit) as board:
         assert board.hello is not None
         boot = board.hello.boot_nonce
         dead_after_s = board.hello.dead_after_ns / S
@@ -266,7 +258,7 @@ def test_host_silence_ends_the_session_and_makes_the_outputs_safe(
     assert all(before["outputs"][name] for name in commanded)
     time.sleep(dead_after_s * 1.5)  # the host is gone: the device hears nothing
     imaging: list[Event] = []
-    with _board(mcu_device, devkit) as board:
+    with serial_board(mcu_device, devkit) as board:
         assert board.hello is not None and board.hello.boot_nonce == boot  # no reboot
         after = board.query("board.snapshot", timeout_s=2.0)
         stats = _device_stats(board)
@@ -289,7 +281,7 @@ def test_host_silence_ends_the_session_and_makes_the_outputs_safe(
 
 
 def test_the_device_clock_keeps_wall_time(mcu_device: McuDevice, devkit: BoardConfig) -> None:
-    with _board(mcu_device, devkit) as board:
+    with serial_board(mcu_device, devkit) as board:
         first_ns = board.query("board.snapshot", timeout_s=2.0)["t_ns"]
         host_first = time.monotonic_ns()
         board.scheduler.run_until(lambda: False, timeout_ns=1 * S)
@@ -302,7 +294,7 @@ def test_the_device_clock_keeps_wall_time(mcu_device: McuDevice, devkit: BoardCo
 def test_the_watchdog_resets_the_device_when_the_kicks_stop(
     mcu_device: McuDevice, devkit: BoardConfig
 ) -> None:
-    with _board(mcu_device, devkit) as board:
+    with serial_board(mcu_device, devkit) as board:
         assert board.hello is not None
         first = board.hello.boot_nonce
         board.query("watchdog.kick", timeout_s=2.0)  # counting from now; no kick follows

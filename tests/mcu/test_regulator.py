@@ -6,17 +6,14 @@ of the heater, and link loss, end it. Sent as raw requests (``SerialBoard.query`
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from benchmarks import mcu_device as launched
 from boards import BoardConfig
 from hal.serial import BadArgument, NotSupported, SerialBoard
-from tests.mcu._mcu import MCU_DIR, McuDevice
+from tests.mcu._mcu import MCU_DIR, McuDevice, serial_board
 
 S = 1_000_000_000
 
@@ -60,13 +57,6 @@ def _margin_c(config: BoardConfig, late_s: float) -> float:
     return rate_c_s * (_sample_period_s() + late_s)
 
 
-@contextlib.contextmanager
-def _board(device: launched.McuDevice, config: BoardConfig) -> Iterator[SerialBoard]:
-    board = SerialBoard(device.url, config, baud=device.line_baud, analog_poll_s=None)
-    try:
-        yield board
-    finally:
-        board.close()
 
 
 def _fuser_c(board: SerialBoard) -> float:
@@ -128,7 +118,7 @@ def test_the_device_holds_the_fuser_in_the_band_by_itself(mcu_device: McuDevice,
     margin_c = _margin_c(devkit, LATE_S)
     rare_margin_c = _margin_c(devkit, RARELY_LATE_S)
     assert rare_margin_c < high_c - low_c  # the test means it
-    with _board(mcu_device, devkit) as board:
+    with serial_board(mcu_device, devkit, analog_poll_s=None) as board:
         _reach_band(board, devkit)
         readings = _readings(board, HOLD_S)
         heater = _heater_states(board, HOLD_S)
@@ -144,7 +134,7 @@ def test_the_device_holds_the_fuser_in_the_band_by_itself(mcu_device: McuDevice,
 def test_output_set_of_the_heater_ends_the_regulation(mcu_device: McuDevice,
                                                       devkit: BoardConfig) -> None:
     low_c, _high_c = _band(devkit)
-    with _board(mcu_device, devkit) as board:
+    with serial_board(mcu_device, devkit, analog_poll_s=None) as board:
         _reach_band(board, devkit)
         board.query("output.set", {"output": "heater", "on": False}, timeout_s=5.0)
         board.scheduler.run_until(lambda: False, timeout_ns=round(2 * devkit.fuser.tau_s * S))
@@ -163,7 +153,7 @@ def test_the_device_refuses_a_pair_it_cannot_regulate_and_an_empty_band(
     devkit: BoardConfig
 ) -> None:
     low_c, high_c = _band(devkit)
-    with McuDevice("host") as device, _board(device, devkit) as board:
+    with McuDevice("host") as device, serial_board(device, devkit, analog_poll_s=None) as board:
         for output, channel in (("heater", "toner_pct"), ("motor", "fuser_c")):
             with pytest.raises(NotSupported) as refused:
                 _regulate(board, low_c, high_c, output=output, channel=channel)
@@ -188,14 +178,14 @@ def test_link_loss_ends_the_regulation(devkit: BoardConfig) -> None:
     finds the heater off and the fuser cooling, nothing switching it back on."""
     low_c, _high_c = _band(devkit)
     with McuDevice("host") as device:
-        with _board(device, devkit) as board:
+        with serial_board(device, devkit, analog_poll_s=None) as board:
             assert board.hello is not None
             assert "regulator" in board.hello.capabilities
             boot = board.hello.boot_nonce
             dead_after_s = board.hello.dead_after_ns / S
             _reach_band(board, devkit)
         time.sleep(dead_after_s * 1.5)  # the host is gone: the device hears nothing
-        with _board(device, devkit) as board:
+        with serial_board(device, devkit, analog_poll_s=None) as board:
             assert board.hello is not None and board.hello.boot_nonce == boot  # no reboot
             first = board.query("board.snapshot", timeout_s=5.0)
             board.scheduler.run_until(lambda: False, timeout_ns=round(devkit.fuser.tau_s * S))
