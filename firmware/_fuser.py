@@ -62,7 +62,6 @@ class Fuser(ActiveObject):
         self._warmup_limit_ns = round(cfg.warmup_limit_s * 1e9)
         self._timer: Timer | None = None
         self._heat_wanted = False
-        self._board_regulates = False
         self.error_reason = ""
 
     # -- conditions --------------------------------------------------------------------
@@ -83,8 +82,7 @@ class Fuser(ActiveObject):
     # -- states ------------------------------------------------------------------------
 
     def _heater(self, on: bool, low_c: float, high_c: float) -> None:
-        self._board_regulates = False  # set_output takes the heater back from a regulator
-        self.board.set_output(Output.HEATER, on)
+        self.board.set_output(Output.HEATER, on)  # (taking it back from a regulator)
         self.board.set_window(AnalogChannel.FUSER_C, low_c, high_c)
 
     def on_enter_off(self, **_: Any) -> None:
@@ -105,7 +103,6 @@ class Fuser(ActiveObject):
         cfg = self._cfg
         board = self.board
         if "regulator" in board.capabilities:
-            self._board_regulates = True
             board.regulate(Output.HEATER, AnalogChannel.FUSER_C,
                            cfg.ready_c - cfg.hysteresis_c, cfg.ready_c + cfg.hysteresis_c)
             board.set_window(AnalogChannel.FUSER_C, self._cold_c, cfg.over_temp_c)
@@ -120,11 +117,9 @@ class Fuser(ActiveObject):
         self.engine.post("fuser_cold")
 
     def on_enter_interlocked(self, **_: Any) -> None:
-        self._board_regulates = False
         self.board.set_output(Output.HEATER, False)
 
     def on_enter_error(self, reading: float | None = None, reason: str = "", **_: Any) -> None:
-        self._board_regulates = False
         self.board.set_output(Output.HEATER, False)
         if reading is None:
             reason, reading = "no heat within the warm-up limit", self._reading()
@@ -151,7 +146,7 @@ class Fuser(ActiveObject):
                 self.overheat(reading=reading)  # type: ignore[attr-defined]
             else:
                 self._heater(False, cfg.ready_c - cfg.hysteresis_c, cfg.over_temp_c)
-        elif self._board_regulates or self.board.output(Output.HEATER):
+        elif self.board.output(Output.HEATER) or "regulator" in self.board.capabilities:
             self.went_cold()  # type: ignore[attr-defined]
         else:
             self._heater(True, self._cold_c, cfg.ready_c + cfg.hysteresis_c)

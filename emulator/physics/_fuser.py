@@ -301,12 +301,7 @@ class Fuser:
 
     def _on_band_edge(self, bound: float, on: bool) -> None:
         self._band_timer = None
-        if self.on_regulated is not None:
-            self.on_regulated(on)
-        was = self.heating
-        self.heater_on = on
-        self._target_c = self._max_c if self.heating else self._ambient_c
-        if self.heating != was and self.observer is not None:
-            self.observer("heating", self.heating)
         # Re-based exactly on the bound, as at a window crossing (module docstring).
-        self._rebase(bound)
+        self._t0_ns = self._scheduler.now_ns
+        self._temp0_c = bound
+        self._regulated(on)
