@@ -273,10 +273,13 @@ def test_a_due_event_still_lets_the_descriptors_be_polled_every_busy_period() ->
     try:
         now = clock.now_ns()
         assert clock.wait_s(now, now + 2 * MS) == pytest.approx(0.002)
+        # The poll's instant lies between these two readings, however long the
+        # machine kept this thread off its core around it.
+        before_poll = clock.now_ns()
         clock.wait(0)  # a poll
-        polled = clock.now_ns()
-        assert clock.wait_s(polled, polled) is None  # due, and polled just now: run it
-        later = polled + BUSY_POLL_NS
+        after_poll = clock.now_ns()
+        assert clock.wait_s(before_poll, before_poll) is None  # due, polled just now: run it
+        later = after_poll + BUSY_POLL_NS
         assert clock.wait_s(later, later - 1) == 0.0  # due, but poll first (no wait)
     finally:
         clock.close()
