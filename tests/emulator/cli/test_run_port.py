@@ -240,7 +240,10 @@ def _bare_nulls(record: dict[str, Any]) -> list[str]:
 
 def test_a_device_gone_mid_job_leaves_explicit_unknowns_with_reasons(tmp_path: Path) -> None:
     trace = tmp_path / "run.jsonl"
-    with ServeProcess("devkit", transport="pty") as device, RunOnPort(
+    # Over TCP, not a pty: the host keeps trying the gone device's address for seconds,
+    # holding its lock, and the kernel hands a freed pty's number to the next pty made,
+    # here another test's device under xdist.
+    with ServeProcess("devkit", transport="tcp") as device, RunOnPort(
             device.url, "--board", "devkit", "--pages", "500", "--json",
             "--trace", str(trace)) as run:
         # The trace's first batch is written some thousands of events (pages and link
