@@ -44,13 +44,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = f"{reason} (CI=true: every tool a test needs is installed there)"
 
 
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto``: two workers a core. Half of the suite's wall time is spent waiting on
-    devices' real time (QEMU, ``serve``, CUPS, a paced line), so one worker a core left
-    a core idle; two cut the suite from 290 s to 185 s on a 2-core machine."""
-    return 2 * (os.cpu_count() or 1)
-
-
 def travel_ns(config: BoardConfig, distance_mm: float) -> int:
     """Motor time a sheet takes to move ``distance_mm`` (the paper path's formula)."""
     return round(distance_mm / config.engine.paper_speed_mm_s * 1e9)
