@@ -40,9 +40,9 @@ class Supervisor:
             # Nothing waiting anywhere: nothing can be stuck.
             if self.stuck:
                 self.stuck = []
-            self._board.kick_watchdog()  # looked up each time: a host may swap it
+            self._board.kick_watchdog()
             return
         stuck = [ao.NAME for ao in self._objects if ao.queue and ao.active_in != interval]
         self.stuck = stuck
         if not stuck:
-            self._board.kick_watchdog()  # looked up each time: a host may swap it
+            self._board.kick_watchdog()

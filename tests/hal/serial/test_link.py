@@ -112,11 +112,15 @@ class Pipe:
         self.cut = False
         self.stall_until = 0
         self.tamper: Callable[[bytes], list[bytes]] | None = None
+        self.taps: list[Callable[[bytes, int], None]] = []
+        """Listeners of every write, ``tap(data, now)``, before the line's faults."""
         self.last_delivery_ns: int | None = None
         self._queue: deque[tuple[int, bytes]] = deque()
         self._last_arrival = 0
 
     def write(self, data: bytes, now: int) -> None:
+        for tap in self.taps:
+            tap(data, now)
         if self.cut:
             return
         rng = self.rng
@@ -608,14 +612,12 @@ def test_retransmission_timer_backs_off() -> None:
     line.h2d.cut = True
     line.host.link.send(FrameType.EVENT, b"")
     sent_at: list[int] = []
-    original_write = line.h2d.write
 
     def record(data: bytes, now: int) -> None:
         if any(f.flags & Flag.RETRANSMIT for f in frames_in(data)):
             sent_at.append(now)
-        original_write(data, now)
 
-    line.h2d.write = record  # type: ignore[method-assign]
+    line.h2d.taps.append(record)
     line.run_until(line.now + 600 * MS)
     gaps = [b - a for a, b in itertools.pairwise(sent_at)]
     assert gaps[:3] == [40 * MS, 80 * MS, 160 * MS]

@@ -31,7 +31,7 @@ from boards import BoardConfig, load_board
 from emulator.device import ServeProcess
 from emulator.run import JobSpec, Outcome, PrintRun
 from firmware import StatusEvent
-from hal import ResetCause
+from hal import Button, ResetCause
 from hal.serial import SerialBoard
 
 S = 1_000_000_000
@@ -371,17 +371,21 @@ def test_a_dropped_connection_mid_job_loses_no_page_and_prints_none_twice() -> N
 
 
 def _reset_by_the_watchdog(board: SerialBoard, job: Job, when: str) -> None:
-    """At the first ``when`` status event, the host stops kicking the device's watchdog;
-    once the firmware has rebooted it kicks again and the tray is refilled."""
-    kick = board.kick_watchdog
+    """At the first ``when`` status event the firmware's panel task hangs, and a press of
+    its button leaves it an event it never takes: the supervisor stops kicking and the
+    device's watchdog resets the board. Once the firmware has rebooted (a fresh panel
+    task) the tray is refilled."""
+    faults = board.faults
+    assert faults is not None
+
+    def hang_the_panel() -> None:
+        job.run.printer.hang("panel")
+        faults.press(Button.CONTINUE)
 
     def on_status(event: StatusEvent) -> None:
         if event.kind == when and board.resets == 0:
-            board.kick_watchdog = lambda: None  # type: ignore[method-assign]
+            board.scheduler.call_soon(hang_the_panel)
         elif event.kind == "boot" and event.detail["reset_cause"] == "watchdog":
-            board.kick_watchdog = kick  # type: ignore[method-assign]
-            faults = board.faults
-            assert faults is not None
             board.scheduler.call_later(S // 5, lambda: faults.set_tray(100))
 
     job.run.status_listeners.append(on_status)
@@ -408,6 +412,7 @@ def test_a_device_reset_while_sheets_are_in_the_path() -> None:
         _reset_by_the_watchdog(board, job, "fuser_ready")
         job.execute()
         job.assert_every_page_once()
+        assert board.resets == 1 and board.reset_cause is ResetCause.WATCHDOG
 
 
 # -- printer-emu run --port -------------------------------------------------------------------
