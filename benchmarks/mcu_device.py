@@ -32,7 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Final
 
-from emulator.device import ChildSilent, wait_for_output
+from emulator.device import ChildSilent, run_ahead, wait_for_output
 
 MCU_DIR: Final = Path(__file__).resolve().parents[1] / "mcu"
 QEMU_MACHINES: Final = {"microbit": "microbit", "mps2": "mps2-an385"}
@@ -162,19 +162,12 @@ class McuDevice:
         return CORTEX_M_BAUD if self.kind in QEMU_MACHINES else None
 
     def _command(self) -> list[str]:
-        # A board has a CPU of its own; the device shares the host's. It goes ahead of
-        # the host's other work (where the host allows it: `nice` runs the device anyway
-        # when it may not), so a loaded host does not starve it. QEMU's UART moves a byte
-        # per turn of its loop: under two busy cores a 500-byte answer took over 5 s. The
-        # host build carries out a pickup when it reads the command: kept off its core
-        # for 34 ms, it fed a sheet a third of devkit's pitch late.
-        ahead = ["nice", "-n", "-10"]
         if self.kind in ("host", "host-asan"):
-            return [*ahead, str(build(self.kind)), "--pty"]
+            return [str(build(self.kind)), "--pty"]
         if self.kind == "host-tcp":
-            return [*ahead, str(build("host")), "--tcp", "127.0.0.1:0"]
+            return [str(build("host")), "--tcp", "127.0.0.1:0"]
         elf = build(self.kind)
-        return [*ahead, "qemu-system-arm", "-M", QEMU_MACHINES[self.kind], "-nographic",
+        return ["qemu-system-arm", "-M", QEMU_MACHINES[self.kind], "-nographic",
                 "-monitor", "none", "-serial", "pty", "-kernel", str(elf),
                 "-device", f"loader,addr={SEED_ADDRESS:#x},data={self.seed:#x},data-len=8"]
 
@@ -188,6 +181,10 @@ class McuDevice:
                 self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=self._stderr, start_new_session=True,
             )
+            # A board has a CPU of its own (see emulator.device.run_ahead). The host build
+            # carries out a pickup when it reads the command: kept off its core for 34 ms,
+            # it fed a sheet a third of devkit's pitch late.
+            run_ahead(self.process)
             self.url = self._read_url()
             if self.kind in QEMU_MACHINES:
                 # QEMU forwards the guest's output only once it sees the pty open, and

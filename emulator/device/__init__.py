@@ -12,6 +12,7 @@ it on a pty, a TCP port or RFC 2217.
   device child announces, with a deadline.
 """
 
+from emulator.device._ahead import run_ahead
 from emulator.device._child_output import ChildSilent, wait_for_output
 from emulator.device._serve import EXIT_FAILED, EXIT_OK, serve
 from emulator.device._serve_options import DEFAULT_BOARD, DEFAULT_HOST, ServeError, ServeOptions
@@ -31,6 +32,7 @@ __all__ = [
     "ServeProcessError",
     "VirtualDevice",
     "link_timings",
+    "run_ahead",
     "serve",
     "wait_for_output",
 ]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from boards import load_board
+from emulator.device import run_ahead
 from hal import ImagePage, IoState
 from hal.serial import PrinterLinkError, SerialBoard
 from hal.serial._payloads import Event
@@ -67,16 +68,24 @@ def test_printer_emu_run_prints_20_pages_each_exactly_once(kind: str) -> None:
 def test_the_hil_printing_tests_pass_on_the_device(kind: str) -> None:
     # A HIL rig is a host and a board, each with a CPU of its own, and the rated-pitch test
     # holds them to a fifth of devkit's 100 ms pitch. Here both share two cores with the
-    # rest of the suite: the host goes ahead of it, as QEMU does (McuDevice), where the
-    # machine allows (`nice` runs the host anyway where it may not).
+    # rest of the suite: the host goes ahead of it, as the device does, where the machine
+    # allows (emulator.device.run_ahead).
     with McuDevice(kind) as device:
-        result = subprocess.run(
-            ["nice", "-n", "-10", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        host = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
              "tests/hil/test_printing.py", "--printer-port", device.url],
-            capture_output=True, text=True, timeout=600, cwd=REPO, check=False,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+            start_new_session=True,
         )
-        if result.returncode != 0:
-            pytest.fail(f"{result.stdout[-6000:]}\n{_device_stats(device)}")
+        run_ahead(host)
+        try:
+            output, _ = host.communicate(timeout=600)
+        finally:
+            if host.poll() is None:
+                host.kill()
+                host.communicate()
+        if host.returncode != 0:
+            pytest.fail(f"{output[-6000:]}\n{_device_stats(device)}")
 
 
 def test_a_sheet_whose_request_is_cancelled_takes_no_later_one() -> None:
