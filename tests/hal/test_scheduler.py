@@ -1,5 +1,6 @@
 """The scheduler's contract (hal/_scheduler.py): ordering, cancellation, running to an
-instant or a condition, stopping, thread-safe posting, the two clocks, and exceptions.
+instant or a condition, stopping, thread-safe posting, and exceptions (the clocks:
+test_clock.py).
 
 Threaded tests never sleep to synchronise: they wait on ``threading.Event`` with a
 timeout, so a broken scheduler fails the test in bounded time instead of hanging it.
@@ -20,7 +21,6 @@ from hal import (
     PRIORITY_IRQ,
     PRIORITY_LATE,
     PRIORITY_NORMAL,
-    Clock,
     Scheduler,
     Timer,
     VirtualClock,
@@ -424,113 +424,6 @@ def test_entry_queue_drained_in_bounded_passes_does_not_starve_a_due_timer(
     sched.run_until(lambda: reposts >= 50 and "timer" in order, timeout_ns=int(WAIT_S * S))
     # One pass runs what was posted when it began; the due timer comes before the next.
     assert order.index("timer") <= 2
-
-
-# -- the clocks -------------------------------------------------------------------------
-
-
-def test_virtual_clock_refuses_a_ratio_that_is_not_positive() -> None:
-    with pytest.raises(ValueError):
-        VirtualClock(realtime_ratio=0)
-    with pytest.raises(ValueError):
-        VirtualClock(realtime_ratio=-2.0)
-
-
-def test_virtual_clock_with_a_ratio_tracks_wall_time() -> None:
-    ratio = 1000.0
-    sched = Scheduler(VirtualClock(realtime_ratio=ratio))
-    lags_s: list[float] = []
-    wall0 = time.monotonic()
-
-    def tick() -> None:
-        lags_s.append((time.monotonic() - wall0) - sched.now_ns / S / ratio)
-        if sched.now_ns < 200 * S:
-            sched.call_later(S, tick)
-
-    sched.call_soon(tick)
-    sched.run()  # 200 s of virtual time at 1000x: about 0.2 s of wall time
-    elapsed = time.monotonic() - wall0
-    assert len(lags_s) == 201
-    assert 0.18 <= elapsed < 2.0
-    # Never ahead of wall time (beyond timer slack); behind only by scheduling noise.
-    assert min(lags_s) > -0.005
-    assert max(lags_s) < 1.0
-
-
-def test_virtual_clock_with_a_ratio_is_woken_by_post_threadsafe() -> None:
-    sched = Scheduler(VirtualClock(realtime_ratio=1.0))
-    sched.call_later(60 * S, lambda: None)  # a minute of real time away
-    asleep = threading.Event()
-    sched.call_soon(asleep.set)
-    ran = threading.Event()
-
-    def poster() -> None:
-        if asleep.wait(WAIT_S):
-            sched.post_threadsafe(ran.set)
-
-    threading.Thread(target=poster, daemon=True).start()
-    t0 = time.monotonic()
-    assert sched.run_until(ran.is_set) is True
-    assert time.monotonic() - t0 < WAIT_S
-
-
-def test_wall_clock_follows_wall_time() -> None:
-    sched = Scheduler(WallClock())
-    fired: list[int] = []
-    sched.call_later(20 * MS, lambda: fired.append(sched.now_ns))
-    t0 = time.monotonic()
-    sched.run_until(lambda: bool(fired), timeout_ns=int(WAIT_S * S))
-    assert time.monotonic() - t0 >= 0.019
-    assert fired[0] >= 20 * MS
-    assert not sched.is_virtual
-
-
-def test_wall_clock_waits_the_time_left_until_the_instant() -> None:
-    clock = WallClock()
-    assert clock.wait_s(10 * MS, 30 * MS) == pytest.approx(0.02)
-    assert clock.wait_s(30 * MS, 30 * MS) is None  # due
-    assert clock.wait_s(31 * MS, 30 * MS) is None  # overdue
-
-
-def test_virtual_clock_without_a_ratio_never_waits() -> None:
-    assert VirtualClock().wait_s(0, 3600 * S) is None
-
-
-def test_a_wake_before_the_wait_ends_that_wait_at_once() -> None:
-    clock = WallClock()
-    clock.wake()
-    clock.wake()  # one wake-up however many
-    t0 = time.monotonic()
-    assert clock.wait(WAIT_S) == ()
-    assert time.monotonic() - t0 < WAIT_S / 2
-    t0 = time.monotonic()
-    clock.wait(0.02)  # the wake-up was consumed: this one waits its whole timeout
-    assert time.monotonic() - t0 >= 0.015
-
-
-class _SteppingClock(Clock):
-    """A clock of a test's own: virtual time that waits for nothing, and notes every
-    question the scheduler asks it (plain integers, nothing of the scheduler's)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.asked: list[tuple[int, int]] = []
-
-    def wait_s(self, now_ns: int, until_ns: int) -> float | None:
-        self.asked.append((now_ns, until_ns))
-        return None
-
-
-def test_a_clock_of_ones_own_is_asked_in_plain_integers() -> None:
-    clock = _SteppingClock()
-    sched = Scheduler(clock)
-    log: Log = []
-    sched.call_at(10, _recorder(log, sched, "a"))
-    sched.call_at(25, _recorder(log, sched, "b"))
-    sched.run()
-    assert log == [(10, "a"), (25, "b")]
-    assert clock.asked == [(0, 10), (10, 25)]
-    assert sched.is_virtual  # not a WallClock: the time is the scheduler's own
 
 
 # -- exceptions -------------------------------------------------------------------------
