@@ -1,175 +1,32 @@
-"""The virtual device (emulator.device.VirtualDevice), driven in-process in virtual time.
-
-A host-role ``LinkEndpoint`` and the device share the board's scheduler (a virtual
-clock); the "line" between them is a pair of scheduler callbacks with a small latency,
-which a test can cut and restore. No threads, no ports: every run is deterministic.
+"""The virtual device (emulator.device.VirtualDevice), driven in-process in virtual time
+through the rig of ``_device_rig``: handshake, board and simulation commands, link loss,
+reset, and the byte stream (SMP over the same line: test_virtual_device_smp.py).
 """
 
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from boards import load_board
 from emulator.board import EmulatedBoard
-from emulator.device import SAFE_OUTPUTS, VirtualDevice, link_timings
-from hal import Output, ResetCause, Scheduler, Timer, timer_when_ns
+from emulator.device import SAFE_OUTPUTS, link_timings
+from hal import Output, ResetCause, Scheduler
 from hal.serial import (
     ErrorCode,
     ErrorReply,
-    Event,
     Frame,
     FrameDecoder,
     FrameType,
     LinkDownReason,
     LinkEndpoint,
-    LinkEstablished,
-    LinkEvent,
-    LinkLost,
     LinkState,
     Request,
-    Response,
     Role,
 )
-
-MS = 1_000_000
-S = 1_000_000_000
-LATENCY_NS = 100_000  # one way, per write
-HOST_TIMINGS: dict[str, Any] = {
-    "window": 8,
-    "rto_ns": 60 * MS,
-    "heartbeat_ns": 200 * MS,
-    "dead_after_ns": 1 * S,
-    "ack_delay_ns": 2 * MS,
-}
-
-
-class Rig:
-    """A device and a host endpoint on one virtual-time scheduler, joined by a line."""
-
-    def __init__(self, *, sim: bool = True, seed: int = 1, flash: Any = None) -> None:
-        self.sched = Scheduler()
-        self.board = EmulatedBoard(load_board("lp-2000"), self.sched, seed=seed)
-        self.device = VirtualDevice(self.board, sim=sim, flash=flash, rng=random.Random(seed))
-        self.host = LinkEndpoint(Role.HOST, rng=random.Random(seed + 100), **HOST_TIMINGS)
-        self.line_up = True
-        self.host_events: list[LinkEvent] = []
-        self.device_wrote: list[bytes] = []
-        self.smp_replies: list[bytes] = []
-        self._host_timer: Timer | None = None
-        self._rid = 0
-        self.device.connection_made(self._device_writes)
-        self._pump_host()
-
-    # -- the line ----------------------------------------------------------------------
-
-    def _device_writes(self, data: bytes) -> None:
-        self.device_wrote.append(data)
-        if self.line_up:
-            self.sched.call_later(LATENCY_NS, lambda: self._host_reads(data))
-
-    def _host_reads(self, data: bytes) -> None:
-        if not self.line_up:
-            return
-        self.host.receive(data, self.sched.now_ns)
-        self._pump_host()
-
-    def _pump_host(self) -> None:
-        now = self.sched.now_ns
-        out = self.host.outgoing(now)
-        self.host_events.extend(self.host.events())
-        if out and self.line_up:
-            self.sched.call_later(LATENCY_NS, lambda: self._to_device(out))
-        deadline = self.host.next_deadline_ns()
-        timer = self._host_timer
-        if timer is not None and timer_when_ns(timer) <= deadline:
-            return
-        if timer is not None:
-            self.sched.cancel(timer)
-        self._host_timer = self.sched.call_at(deadline, self._host_timer_fired)
-
-    def _host_timer_fired(self) -> None:
-        self._host_timer = None
-        self._pump_host()
-
-    def _to_device(self, data: bytes) -> None:
-        if self.line_up:
-            self.device.receive(data)
-
-    def send_raw(self, data: bytes) -> None:
-        """Bytes from the host side that are not the host endpoint's (SMP, noise)."""
-        self.sched.call_later(LATENCY_NS, lambda: self._to_device(data))
-
-    # -- running -----------------------------------------------------------------------
-
-    def run_until(self, predicate: Callable[[], bool], timeout_ns: int = 5 * S) -> None:
-        assert self.sched.run_until(predicate, timeout_ns), "timed out"
-
-    def run_for(self, duration_ns: int) -> None:
-        self.sched.run_until(self.sched.now_ns + duration_ns)
-
-    def up(self) -> LinkEstablished:
-        self.run_until(lambda: self.host.state is LinkState.UP)
-        return [e for e in self.host_events if isinstance(e, LinkEstablished)][-1]
-
-    # -- requests and events -----------------------------------------------------------
-
-    def send(
-        self, cmd: str, args: dict[str, Any] | None = None, payload: bytes | None = None
-    ) -> int:
-        self._rid = self._rid % 0xFFFF + 1
-        body = Request(cmd, args or {}).to_payload() if payload is None else payload
-        self.host.send(FrameType.REQUEST, body, self._rid)
-        self._pump_host()
-        return self._rid
-
-    def answer(self, rid: int) -> Frame:
-        def answered() -> Frame | None:
-            for e in self.host_events:
-                if (
-                    isinstance(e, Frame)
-                    and e.request_id == rid
-                    and e.type in (FrameType.RESPONSE, FrameType.ERROR)
-                ):
-                    return e
-            return None
-
-        self.run_until(lambda: answered() is not None, 2 * S)
-        frame = answered()
-        assert frame is not None
-        return frame
-
-    def call(self, cmd: str, **args: Any) -> Any:
-        frame = self.answer(self.send(cmd, args))
-        if frame.type is FrameType.ERROR:
-            raise ErrorReply.from_payload(frame.payload).to_exception()
-        return Response.from_payload(frame.payload).result
-
-    def refused(self, cmd: str, args: dict[str, Any] | None = None) -> ErrorReply:
-        frame = self.answer(self.send(cmd, args))
-        assert frame.type is FrameType.ERROR, Response.from_payload(frame.payload)
-        return ErrorReply.from_payload(frame.payload)
-
-    def events(self, kind: str | None = None) -> list[tuple[Frame, Event]]:
-        out = []
-        for e in self.host_events:
-            if isinstance(e, Frame) and e.type is FrameType.EVENT:
-                event = Event.from_payload(e.payload)
-                if kind is None or event.kind == kind:
-                    out.append((e, event))
-        return out
-
-    def event_data(self, kind: str) -> list[dict[str, Any]]:
-        return [event.data for _, event in self.events(kind)]
-
-    def lost(self) -> list[LinkLost]:
-        return [e for e in self.host_events if isinstance(e, LinkLost)]
+from tests.emulator.device._device_rig import HOST_TIMINGS, MS, Rig, S
 
 
 @pytest.fixture
@@ -513,7 +370,7 @@ def test_reconnect_keeps_the_boot_and_delivers_a_missed_crossing(rig: Rig) -> No
 def test_input_edges_flow_again_after_reconnect(rig: Rig) -> None:
     rig.device.connection_lost()
     rig.device.connection_made(rig._device_writes)
-    rig.run_until(lambda: len(_established(rig)) == 2)
+    rig.run_until(lambda: len(rig.established()) == 2)
     rig.call("sim.cover", open=True)
     rig.run_until(lambda: bool(rig.events("input")))
     assert rig.event_data("input") == [{"name": "cover_open", "level": True}]
@@ -550,10 +407,6 @@ def test_request_of_an_ended_session_is_carried_out_but_not_answered(rig: Rig) -
     assert answers == []
 
 
-def _established(rig: Rig) -> list[LinkEstablished]:
-    return [e for e in rig.host_events if isinstance(e, LinkEstablished)]
-
-
 def _frames(data: bytes) -> list[Frame]:
     return [item for item in FrameDecoder().feed(data) if isinstance(item, Frame)]
 
@@ -569,8 +422,8 @@ def test_watchdog_reset_starts_a_new_boot(rig: Rig) -> None:
     # The host stays alive (heartbeats) but its firmware stops kicking.
     rig.run_until(lambda: rig.board.resets == 1, 3 * S)
     assert rig.board.reset_cause is ResetCause.WATCHDOG
-    rig.run_until(lambda: len(_established(rig)) == 2)
-    established = _established(rig)[1]
+    rig.run_until(lambda: len(rig.established()) == 2)
+    established = rig.established()[1]
     assert established.peer_reset
     assert established.peer.boot_nonce != old_boot
     assert established.peer.boot_nonce == rig.device.boot_nonce
@@ -592,8 +445,8 @@ def test_board_reset_answers_then_reboots(rig: Rig) -> None:
     old_boot = rig.device.boot_nonce
     _all_on(rig)
     assert rig.call("board.reset") is None  # the answer comes first
-    rig.run_until(lambda: len(_established(rig)) == 2)
-    established = _established(rig)[1]
+    rig.run_until(lambda: len(rig.established()) == 2)
+    established = rig.established()[1]
     assert established.peer_reset and established.peer.boot_nonce != old_boot
     rig.run_until(lambda: len(rig.events("reset")) == 2)
     assert rig.event_data("reset")[1] == {"cause": "software"}
@@ -617,8 +470,8 @@ def test_sim_power_cycle_restores_the_power_on_state(rig: Rig) -> None:
     rig.call("sim.cover", open=True)
     rig.call("sim.press", button="continue")
     assert rig.call("sim.power_cycle") is None
-    rig.run_until(lambda: len(_established(rig)) == 2)
-    assert _established(rig)[1].peer.boot_nonce != old_boot
+    rig.run_until(lambda: len(rig.established()) == 2)
+    assert rig.established()[1].peer.boot_nonce != old_boot
     rig.run_until(lambda: len(rig.events("reset")) == 2)
     assert rig.event_data("reset")[1] == {"cause": "power_on"}
     assert rig.call("sim.observe") == {
@@ -672,97 +525,6 @@ def test_noise_before_a_frame_does_not_lose_it(rig: Rig) -> None:
     assert rig.host.state is LinkState.UP
 
 
-# -- SMP over the same line (flash) -------------------------------------------------------
-
-
-@pytest.fixture
-def image(tmp_path: Path) -> bytes:
-    raw, out = tmp_path / "app.raw", tmp_path / "app.bin"
-    raw.write_bytes(random.Random(3).randbytes(3000))
-    subprocess.run(
-        [sys.executable, "-m", "imgtool.main", "sign", "--pad-header", "-H", "0x200",
-         "-S", "65536", "-v", "1.2.3", "--align", "4", str(raw), str(out)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return out.read_bytes()
-
-
-def _smp(packet: bytes) -> bytes:
-    from emulator.flash import encode_smp_frame as smp_frame
-
-    return smp_frame(packet)
-
-
-def _smp_replies(data: bytes) -> list[bytes]:
-    from emulator.flash import SmpFrameDecoder as SmpDecoder
-
-    decoder = SmpDecoder()
-    packets = []
-    for line in data.split(b"\n"):
-        for marker in (b"\x06\x09", b"\x04\x14"):
-            at = line.find(marker)
-            if at >= 0:
-                packet = decoder.feed_line(line[at:] + b"\n")
-                if packet is not None:
-                    packets.append(packet)
-                break
-    return packets
-
-
-def test_smp_shares_the_line_and_reset_reboots(tmp_path: Path, image: bytes) -> None:
-    from smp import os_management as smpos
-
-    from emulator.flash import FlashDevice
-
-    flash = FlashDevice(tmp_path / "flash.bin", durable=False)
-    flash.provision(image)
-    r = Rig(flash=flash)
-    try:
-        hello = r.up().peer
-        assert {"sim", "smp"} <= hello.capabilities
-        assert hello.image_version.startswith("1.2.3")
-        old_boot = hello.boot_nonce
-        written = len(r.device_wrote)
-        r.send_raw(_smp(bytes(smpos.EchoWriteRequest(d="ping"))))
-        r.run_until(lambda: bool(_smp_replies(b"".join(r.device_wrote[written:]))))
-        reply = _smp_replies(b"".join(r.device_wrote[written:]))[0]
-        assert smpos.EchoWriteResponse.loads(reply).r == "ping"
-        # Requests still work alongside.
-        assert r.call("analog.read", channel="toner_pct") == {"value": 100.0}
-        r.send_raw(_smp(bytes(smpos.ResetWriteRequest())))
-        r.run_until(lambda: r.board.resets == 1)
-        assert r.board.reset_cause is ResetCause.SOFTWARE
-        r.run_until(lambda: len(_established(r)) == 2)
-        established = _established(r)[1]
-        assert established.peer_reset and established.peer.boot_nonce != old_boot
-        r.run_until(lambda: len(r.events("reset")) == 2)
-        assert r.event_data("reset")[1] == {"cause": "software"}
-    finally:
-        r.device.close()
-        flash.close()
-
-
-def test_no_bootable_image_is_serial_recovery(tmp_path: Path) -> None:
-    from smp import os_management as smpos
-
-    from emulator.flash import FlashDevice
-
-    flash = FlashDevice(tmp_path / "flash.bin", durable=False)
-    r = Rig(flash=flash)
-    try:
-        assert r.device.link is None
-        r.run_for(1 * S)
-        assert r.host.state is not LinkState.UP
-        r.send_raw(_smp(bytes(smpos.EchoWriteRequest(d="hello"))))
-        r.run_until(lambda: bool(_smp_replies(b"".join(r.device_wrote))))
-        assert smpos.EchoWriteResponse.loads(_smp_replies(b"".join(r.device_wrote))[0]).r == (
-            "hello"
-        )
-    finally:
-        r.device.close()
-        flash.close()
-
-
 def test_a_sheet_imaged_while_the_host_was_away_is_in_the_next_snapshots_imaged(
     rig: Rig,
 ) -> None:
@@ -794,5 +556,5 @@ def test_imaged_lists_a_handle_done_and_forgets_it_at_a_reboot(rig: Rig) -> None
     rig.run_until(lambda: {"handle": 4, "state": "done"} in rig.event_data("imaging"), 10 * S)
     assert rig.call("board.snapshot")["imaged"] == [4]
     rig.call("board.reset")
-    rig.run_until(lambda: len(_established(rig)) == 2, 10 * S)
+    rig.run_until(lambda: len(rig.established()) == 2, 10 * S)
     assert rig.call("board.snapshot")["imaged"] == []
