@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 
 from hal import ResetCause
-from hal.serial import (
-    LinkState,
-)
+from hal.serial import LinkState
 from tests.emulator.device._device_rig import Rig, S
 
 
