@@ -16,7 +16,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from emulator.device._ahead import run_ahead
 from emulator.device._child_output import ChildSilent, wait_for_output
 
 _FIRST_LINE = re.compile(rb"([^\n]*)\n")
@@ -64,7 +63,6 @@ class ServeProcess:
             self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=self._stderr, start_new_session=True,
         )
-        run_ahead(self.process)
         try:
             self.url = self._first_line()
         except BaseException:
