@@ -4,11 +4,8 @@ physics is checked against the equations, its cost in events, and a jam cleared.
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
-from boards import BoardConfig, load_board
 from emulator.board import EmulatedBoard
 from hal import (
     AnalogChannel,
@@ -22,32 +19,15 @@ from hal import (
     Output,
     WindowCrossing,
 )
-
-LP = load_board("lp-2000")
-S = 1_000_000_000
-
-
-def ns(mm: float, speed_mm_s: float = LP.engine.paper_speed_mm_s) -> int:
-    return round(mm / speed_mm_s * 1e9)
-
-
-LENGTH = LP.engine.sheet_length_mm
-OUTPUT = ns(LP.paper_path.output_mm + LENGTH)  # 2.985 s
-PER_PAGE_AT_5 = 100.0 / LP.toner.capacity_pages_at_5pct
-
-
-def warm_up_ns(config: BoardConfig) -> int:
-    """ambient -> ready with the heater on: the first ns after tau * ln(...)."""
-    f = config.fuser
-    s = f.tau_s * math.log((f.max_c - f.ambient_c) / (f.max_c - f.ready_c))
-    return math.floor(s * 1e9) + 1
-
-
-def running_board(config: BoardConfig = LP, seed: int = 0) -> EmulatedBoard:
-    board = EmulatedBoard(config, seed=seed)
-    board.set_output(Output.MOTOR, True)
-    board.set_output(Output.LASER, True)
-    return board
+from tests.emulator._board_numbers import (
+    LP,
+    OUTPUT,
+    PER_PAGE_AT_5,
+    S,
+    ns,
+    running_board,
+    warm_up_ns,
+)
 
 
 class Driver:
