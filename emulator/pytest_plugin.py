@@ -6,7 +6,8 @@ Everything it adds is namespaced ``printer``, so it does not clash with other
 plugins' ``target``, ``port`` or ``dut``:
 
 * options: ``--printer-board NAME|PATH`` (default ``devkit``), ``--printer-port URL``
-  (a serial device instead of the in-process emulated board), ``--printer-serve
+  (a serial device instead of the in-process emulated board; ``--printer-baud N``, its
+  UART's line rate, which also sizes the link's timeouts), ``--printer-serve
   pty|tcp|rfc2217`` (start a virtual device, one per xdist worker, and test over it),
   ``--printer-seed N``, ``--printer-trace-dir DIR``;
 * fixtures: ``printer_board`` (the board), ``printer`` (a :class:`PrinterHarness`: the
@@ -57,6 +58,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--printer-port", default=None, metavar="URL",
                     help="run on the serial device at URL (a device path, socket://, "
                          "rfc2217://) instead of the in-process emulated board")
+    group.addoption("--printer-baud", default=None, type=int, metavar="N",
+                    help="the line rate of --printer-port's UART, in baud; it also sizes "
+                         "the link's retransmission timeout (default: none, for a pty or "
+                         "a socket)")
     group.addoption("--printer-serve", default=None, choices=("pty", "tcp", "rfc2217"),
                     help="start a virtual device (printer-emu serve) for this session, "
                          "one per xdist worker, and run on it")
@@ -69,6 +74,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    baud = config.getoption("--printer-baud")
+    if baud is not None:
+        if not config.getoption("--printer-port"):
+            raise pytest.UsageError("--printer-baud is the line rate of --printer-port's "
+                                    "UART: it needs --printer-port")
+        if baud <= 0:
+            raise pytest.UsageError(f"--printer-baud: expected a positive line rate, got {baud}")
     config.addinivalue_line(
         "markers",
         "printer_caps(*caps): run only on a printer board offering every capability "
@@ -154,7 +166,8 @@ def printer_board(request: pytest.FixtureRequest, printer_board_config: BoardCon
     with _port_lock(printer_device_url):
         problem = ""
         try:
-            board = SerialBoard(printer_device_url, printer_board_config)
+            board = SerialBoard(printer_device_url, printer_board_config,
+                                baud=request.config.getoption("--printer-baud"))
         except (PrinterLinkError, OSError) as exc:
             problem = f"printer device {printer_device_url}: {exc}"
         if problem:  # the world's failure, not the test's: one line, no traceback

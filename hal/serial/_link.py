@@ -389,6 +389,11 @@ class LinkEndpoint:
         return self._peer
 
     @property
+    def rto_ns(self) -> int:
+        """The retransmission timeout this endpoint was made with (before any backoff)."""
+        return self._rto_ns
+
+    @property
     def send_window(self) -> int:
         """How many of our frames may be unacknowledged in this session."""
         return self._tx_window

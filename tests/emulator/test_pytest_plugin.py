@@ -36,8 +36,42 @@ def test_fixtures_run_a_job_on_the_emulated_board(pytester: pytest.Pytester) -> 
 def test_options_are_namespaced(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines([
-        "*--printer-board=NAME|PATH*", "*--printer-port=URL*", "*--printer-seed=N*",
+        "*--printer-board=NAME|PATH*", "*--printer-port=URL*", "*--printer-baud=N*",
+        "*--printer-seed=N*",
     ])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--printer-baud=115200"], "*--printer-baud * needs --printer-port*"),
+    (["--printer-port=/dev/null", "--printer-baud=0"],
+     "*--printer-baud: expected a positive line rate, got 0*"),
+])
+def test_a_baud_without_a_port_or_not_positive_is_a_usage_error(
+    pytester: pytest.Pytester, args: list[str], message: str,
+) -> None:
+    pytester.makepyfile("def test_x(printer): pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_the_baud_reaches_the_serial_board(pytester: pytest.Pytester) -> None:
+    """A UART's rate sizes the link: at 9,600 baud a window of frames takes seconds on the
+    wire, far beyond the 15 ms devkit's board file gives a pty."""
+    from boards import load_board
+    from emulator.device import ServeProcess
+    from hal.serial._timings import host_link_options
+
+    expected_ns = host_link_options(load_board("devkit"), 9600)["rto_ns"]
+    assert expected_ns > 1_000_000_000
+    pytester.makepyfile(f"""
+def test_rto(printer_board):
+    assert printer_board.link.rto_ns == {expected_ns}
+""")
+    with ServeProcess("devkit") as device:
+        result = pytester.runpytest("-p", "no:cacheprovider", f"--printer-port={device.url}",
+                                    "--printer-baud=9600")
+    result.assert_outcomes(passed=1)
 
 
 def test_a_failing_test_reports_states_events_and_a_trace(pytester: pytest.Pytester) -> None:

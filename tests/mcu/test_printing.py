@@ -1,7 +1,8 @@
 """Printing on the C reference device: the host firmware drives the devkit plant behind
 the device's pins, over the wire, on every device (and the host build under the
 sanitizers). ``printer-emu run --port`` prints a job; the HIL suite's printing tests run
-unchanged against the device, as ``pytest --printer-port URL`` runs them on a lab's board.
+unchanged against the device, as ``pytest --printer-port URL --printer-baud N`` runs them
+on a lab's board.
 """
 
 from __future__ import annotations
@@ -71,9 +72,10 @@ def test_the_hil_printing_tests_pass_on_the_device(kind: str) -> None:
     # rest of the suite: the host goes ahead of it, as the device does, where the machine
     # allows (emulator.device.run_ahead).
     with McuDevice(kind) as device:
+        baud = [] if device.line_baud is None else ["--printer-baud", str(device.line_baud)]
         host = subprocess.Popen(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-             "tests/hil/test_printing.py", "--printer-port", device.url],
+             "tests/hil/test_printing.py", "--printer-port", device.url, *baud],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
             start_new_session=True,
         )
