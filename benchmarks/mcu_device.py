@@ -181,10 +181,7 @@ class McuDevice:
                 self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=self._stderr, start_new_session=True,
             )
-            # A board has a CPU of its own (see emulator.device.run_ahead). The host build
-            # carries out a pickup when it reads the command: kept off its core for 34 ms,
-            # it fed a sheet a third of devkit's pitch late.
-            run_ahead(self.process)
+            run_ahead(self.process)  # a board has a CPU of its own (emulator.device._ahead)
             self.url = self._read_url()
             if self.kind in QEMU_MACHINES:
                 # QEMU forwards the guest's output only once it sees the pty open, and
